@@ -1,0 +1,22 @@
+"""What a provider module declares: its config model, its adapter and how it reaches upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .base import Adapter, ProviderConfig
+
+
+def http_transport(config: ProviderConfig) -> Any:
+    from .transport import shared_http_transport
+
+    return shared_http_transport()
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    config_model: type[ProviderConfig]
+    adapter: type[Adapter]
+    make_transport: Callable[[ProviderConfig], Any] = http_transport

@@ -1,0 +1,168 @@
+"""The provider-adapter stage: one configured provider = its adapter (translation) over a transport.
+
+`Provider` is a plain class with async entry points; the builder either keeps it in the ingress
+(default: no hop, streams piped straight from the upstream) or wraps it as its own deployment
+(`ProviderDeployment`), reached through `RemoteProvider` with the same interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from serve_app.errors import GatewayError, UpstreamError
+
+from . import registry
+from .base import CallContext, ProviderConfig, require_json
+from .transport import Timeouts
+
+
+class Provider:
+    def __init__(self, config: ProviderConfig, transport: Any | None = None) -> None:
+        spec = registry.get(config.type)
+        if spec is None:  # the config loader already rejects unknown types
+            raise ValueError(f"unknown provider type {config.type!r}")
+        self.config = config
+        self.name = config.name
+        self.adapter = spec.adapter(config)
+        self.transport = transport if transport is not None else spec.make_transport(config)
+        self.timeouts = Timeouts(config.timeout, config.connect_timeout, config.stream_idle_timeout)
+
+    def default_model(self, requested: str | None) -> str:
+        return requested or self.config.model or ""
+
+    def _timeouts(self, timeout: float | None) -> Timeouts:
+        if timeout is None:
+            return self.timeouts
+        return Timeouts(timeout, min(self.timeouts.connect, timeout), self.timeouts.idle)
+
+    async def chat(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
+        """A non-streamed chat completion: OpenAI `chat.completion` JSON bytes, or UpstreamError."""
+        req = self.adapter.chat_request(body, ctx, stream=False)
+        resp = await self.transport.request(req, self._timeouts(timeout), self.name)
+        if resp.status >= 400:
+            raise self.adapter.error(resp.status, resp.headers, resp.body, ctx)
+        return self.adapter.chat_response(resp.status, resp.body, ctx)
+
+    async def open_chat_stream(self, body: dict[str, Any], ctx: CallContext,
+                               timeout: float | None = None) -> ChatStream:
+        """Open the upstream stream; errors before the first byte raise here (fallback is still possible)."""
+        req = self.adapter.chat_request(body, ctx, stream=True)
+        up = await self.transport.open_stream(req, self._timeouts(timeout), self.name)
+        if up.status >= 400:
+            payload = await up.read()
+            raise self.adapter.error(up.status, up.headers, payload, ctx)
+        return ChatStream(up, self.adapter.chat_stream(ctx))
+
+    async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
+        req = self.adapter.embeddings_request(body, ctx)
+        resp = await self.transport.request(req, self._timeouts(timeout), self.name)
+        if resp.status >= 400:
+            raise self.adapter.error(resp.status, resp.headers, resp.body, ctx)
+        return self.adapter.embeddings_response(resp.status, resp.body, ctx)
+
+
+class ChatStream:
+    """An opened upstream stream, translated to OpenAI SSE bytes as it is iterated."""
+
+    __slots__ = ("_up", "translator")
+
+    def __init__(self, up: Any, translator: Any) -> None:
+        self._up = up
+        self.translator = translator
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        return self.translator.usage
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        feed = self.translator.feed
+        try:
+            async for chunk in self._up.chunks():
+                out = feed(chunk)
+                if out:
+                    yield out
+            tail = self.translator.finish()
+            if tail:
+                yield tail
+        finally:
+            self._up.release()
+
+    def close(self) -> None:
+        self._up.release()
+
+
+class ProviderDeployment:
+    """A Provider as its own Serve deployment (placement: deployment)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        spec = registry.get(config["type"])
+        assert spec is not None
+        self.provider = Provider(spec.config_model.model_validate(config))
+
+    async def chat(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
+        return await self.provider.chat(body, ctx, timeout)
+
+    async def chat_stream(self, body: dict[str, Any], ctx: CallContext,
+                          timeout: float | None = None) -> AsyncIterator[bytes]:
+        stream = await self.provider.open_chat_stream(body, ctx, timeout)
+        async for chunk in stream:
+            yield chunk
+
+    async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
+        return await self.provider.embeddings(body, ctx, timeout)
+
+
+class RemoteProvider:
+    """Ingress-side stand-in for a ProviderDeployment: same interface, one handle hop per call."""
+
+    def __init__(self, config: ProviderConfig, handle: Any) -> None:
+        self.config = config
+        self.name = config.name
+        self._handle = handle
+        self._stream_handle = handle.options(stream=True)  # cached: .options() per call is costly
+
+    def default_model(self, requested: str | None) -> str:
+        return requested or self.config.model or ""
+
+    async def chat(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
+        return await self._handle.chat.remote(body, ctx, timeout)
+
+    async def open_chat_stream(self, body: dict[str, Any], ctx: CallContext,
+                               timeout: float | None = None) -> RemoteChatStream:
+        gen = self._stream_handle.chat_stream.remote(body, ctx, timeout)
+        first = await gen.__anext__()  # surfaces errors raised before the first byte
+        return RemoteChatStream(gen, first)
+
+    async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
+        return await self._handle.embeddings.remote(body, ctx, timeout)
+
+
+class RemoteChatStream:
+    __slots__ = ("_gen", "_first", "usage")
+
+    def __init__(self, gen: Any, first: bytes) -> None:
+        self._gen, self._first = gen, first
+        self.usage: dict[str, Any] | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._first
+        async for chunk in self._gen:
+            yield chunk
+
+    def close(self) -> None:
+        self._gen.cancel()
+
+
+def parse_usage(body: bytes) -> dict[str, Any] | None:
+    try:
+        usage = orjson.loads(body).get("usage")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return usage if isinstance(usage, dict) else None
+
+
+__all__ = ["ChatStream", "GatewayError", "Provider", "ProviderDeployment", "RemoteProvider",
+           "UpstreamError", "parse_usage", "require_json"]

@@ -1,0 +1,230 @@
+"""The gateway's configuration: one YAML file, validated once at start-up into pydantic models.
+
+Loading expands `${VAR}` / `${VAR:-default}` from the environment, then validates; any failure is
+a `ConfigError` that names the file, the dotted key path and the reason. Provider sections are
+validated by the config model their `type` declares in the provider registry, so a provider's
+own fields live in its module. The request path reads plain attributes of these models.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, NoReturn
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from deployments.cache.config import CacheConfig
+from deployments.providers import registry as provider_registry
+from deployments.providers.base import ProviderConfig
+from deployments.router.config import StrategyConfig
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported as `file: key.path: reason`."""
+
+    def __init__(self, source: str, path: str, reason: str) -> None:
+        self.source, self.path, self.reason = source, path, reason
+        where = f"{source}: {path}: " if path else f"{source}: "
+        super().__init__(where + reason)
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class ApiKey(StrictModel):
+    id: str = Field(description="Name of the key in logs and metrics; never the key itself.")
+    key: SecretStr = Field(description="The bearer token clients send.")
+
+    @field_validator("key")
+    @classmethod
+    def _not_empty(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value():
+            raise ValueError("must not be empty")
+        return v
+
+
+class GatewaySection(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    admin_keys: list[ApiKey] = Field(default_factory=list)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+
+
+class ModelTarget(StrictModel):
+    provider: str
+    model: str | None = None
+
+
+Placement = Literal["in_process", "deployment"]
+
+
+class PlacementSection(StrictModel):
+    """Where each stage runs: inside its caller's replica (no hop) or as its own deployment."""
+
+    router: Placement = "in_process"
+    providers: Placement = "in_process"
+
+
+class ServeSection(StrictModel):
+    """Serve options the builder applies; a Serve config's `deployments:` list can still override."""
+
+    ingress_replicas: int | Literal["auto"] = "auto"
+    max_ongoing_requests: int = Field(256, ge=1)
+    stage_replicas: int = Field(1, ge=1)
+    request_timeout_s: float = Field(900, gt=0)
+
+
+class GatewayConfig(StrictModel):
+    gateway: GatewaySection = Field(default_factory=GatewaySection)
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: dict[str, str | ModelTarget] = Field(default_factory=dict)
+    default_provider: str | None = None
+    strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    placement: PlacementSection = Field(default_factory=PlacementSection)
+    serve: ServeSection = Field(default_factory=ServeSection)
+    source: str = Field("<dict>", exclude=True, description="Where the config came from.")
+
+    def __repr_args__(self):  # SecretStr already masks keys; keep the source path visible
+        return [(k, v) for k, v in super().__repr_args__() if k != "source"] + [("source", self.source)]
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def expand_env(value: Any, source: str, path: str = "", env: dict[str, str] | None = None) -> Any:
+    """Expand ${VAR} and ${VAR:-default} in every string of a YAML tree."""
+    env = os.environ if env is None else env
+    if isinstance(value, dict):
+        return {k: expand_env(v, source, _join(path, k), env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, source, f"{path}[{i}]", env) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(source, path, f"environment variable {name} is not set")
+
+    return _VAR.sub(sub, value)
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out = f"{out}[{part}]" if isinstance(part, int) else _join(out, part)
+    return out
+
+
+def _raise_validation(source: str, prefix: str, exc: ValidationError) -> NoReturn:
+    err = exc.errors()[0]
+    path = _join(prefix, _loc(err["loc"])) if err["loc"] else prefix
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    raise ConfigError(source, path, msg) from None
+
+
+def parse_config(raw: Any, source: str = "<dict>") -> GatewayConfig:
+    """Validate an already-loaded YAML tree (env vars expanded here) into a GatewayConfig."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "", "the top level must be a mapping")
+    raw = expand_env(raw, source)
+    providers_raw = raw.get("providers") or {}
+    if not isinstance(providers_raw, dict):
+        raise ConfigError(source, "providers", "must be a mapping of provider name to settings")
+    providers: dict[str, ProviderConfig] = {}
+    for name, section in providers_raw.items():
+        providers[str(name)] = _parse_provider(source, str(name), section)
+    rest = {k: v for k, v in raw.items() if k != "providers"}
+    try:
+        cfg = GatewayConfig.model_validate({**rest, "source": source})
+    except ValidationError as exc:
+        _raise_validation(source, "", exc)
+    cfg.providers = providers
+    _check_references(cfg)
+    return cfg
+
+
+def _parse_provider(source: str, name: str, section: Any) -> ProviderConfig:
+    path = f"providers.{name}"
+    if not isinstance(section, dict):
+        raise ConfigError(source, path, "must be a mapping")
+    ptype = section.get("type")
+    if ptype is None:
+        raise ConfigError(source, f"{path}.type", "is required")
+    spec = provider_registry.get(ptype)
+    if spec is None:
+        known = ", ".join(sorted(provider_registry.names()))
+        raise ConfigError(source, f"{path}.type", f"unknown provider type {ptype!r} (known: {known})")
+    try:
+        return spec.config_model.model_validate({**section, "name": name})
+    except ValidationError as exc:
+        _raise_validation(source, path, exc)
+
+
+def _check_references(cfg: GatewayConfig) -> None:
+    src = cfg.source
+    names = set(cfg.providers)
+    _check_unique_keys(cfg)
+    if cfg.default_provider is not None and cfg.default_provider not in names:
+        raise ConfigError(src, "default_provider", f"unknown provider {cfg.default_provider!r}")
+    for model, target in cfg.models.items():
+        path = f"models.{model}"
+        if isinstance(target, str):
+            if target not in names and target not in cfg.strategies:
+                raise ConfigError(src, path, f"{target!r} is neither a provider nor a strategy")
+        elif target.provider not in names:
+            raise ConfigError(src, f"{path}.provider", f"unknown provider {target.provider!r}")
+    from deployments.router.config import check_strategies
+
+    check_strategies(cfg)
+
+
+def _check_unique_keys(cfg: GatewayConfig) -> None:
+    for section in ("api_keys", "admin_keys"):
+        seen: set[str] = set()
+        for i, entry in enumerate(getattr(cfg.gateway, section)):
+            if entry.id in seen:
+                raise ConfigError(cfg.source, f"gateway.{section}[{i}].id", f"duplicate id {entry.id!r}")
+            seen.add(entry.id)
+
+
+def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
+    """Read, expand and validate a gateway config file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(source, "", f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(source, "", f"invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_config(raw, source)
+
+
+def resolve_config(config: GatewayConfig | dict[str, Any] | str | os.PathLike[str]) -> GatewayConfig:
+    """Accept a loaded config, a raw dict or a file path (the builder's and the CLI's inputs)."""
+    if isinstance(config, GatewayConfig):
+        return config
+    if isinstance(config, dict):
+        return parse_config(config)
+    return load_config(config)
