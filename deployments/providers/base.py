@@ -48,6 +48,7 @@ class CallContext:
     include_usage: bool = False
     created: int = field(default_factory=lambda: int(time.time()))
     client_headers: dict[str, str] = field(default_factory=dict)  # the client's x-raygate-* headers
+    metadata: dict[str, str] | None = None  # gateway metadata; only `openai` forwards it (store: true)
 
 
 @dataclass(slots=True)

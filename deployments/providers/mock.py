@@ -42,6 +42,7 @@ class MockConfig(ProviderConfig):
 
 class MockAdapter(OpenAIAdapter):
     default_base_url = "mock://local/v1"
+    forwards_metadata = False
 
     def chat_request(self, body: dict[str, Any], ctx: CallContext, stream: bool) -> UpstreamRequest:
         req = super().chat_request(body, ctx, stream)

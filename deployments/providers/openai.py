@@ -56,8 +56,12 @@ class OpenAIAdapter(Adapter):
             headers["openai-project"] = project
         return headers
 
+    forwards_metadata = True  # OpenAI stores it with the completion when `store` is true
+
     def chat_request(self, body: dict[str, Any], ctx: CallContext, stream: bool) -> UpstreamRequest:
         body["model"] = ctx.model
+        if self.forwards_metadata and ctx.metadata and body.get("store") is True:
+            body["metadata"] = ctx.metadata
         if stream:
             # Always ask for usage (accounting); the relay drops the chunk if the client did not ask.
             opts = body.get("stream_options")

@@ -97,10 +97,11 @@ class ChatStream:
 class ProviderDeployment:
     """A Provider as its own Serve deployment (placement: deployment)."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        spec = registry.get(config["type"])
-        assert spec is not None
-        self.provider = Provider(spec.config_model.model_validate(config))
+    def __init__(self, config: ProviderConfig) -> None:
+        self.provider = Provider(config)
+
+    async def ping(self) -> bool:
+        return True
 
     async def chat(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
         return await self.provider.chat(body, ctx, timeout)

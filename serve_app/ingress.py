@@ -1,0 +1,109 @@
+"""The ingress deployment: the OpenAI protocol over HTTP (http.py) and over handle calls.
+
+Undecorated here; builder.py applies `serve.deployment` and `serve.ingress()`. The ASGI app is
+late-bound (`__serve_build_asgi_app__`), so it shares this replica's Gateway with the handle
+methods below, which other Ray jobs call without HTTP (see client.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from deployments.providers.stage import Provider, RemoteProvider
+from deployments.router.router import RemoteRouter, Router
+
+from .auth import Auth
+from .config import GatewayConfig, resolve_config
+from .errors import GatewayError
+from .gateway import Gateway, RequestContext, new_request_id
+from .http import HttpApp
+from .metrics import InProcessSink, Metrics
+
+
+def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | None = None,
+                     router_handle: Any = None, metrics_sink: Any = None) -> Gateway:
+    """Build a replica's Gateway: in-process stages, or stand-ins for the deployed ones."""
+    provider_handles = provider_handles or {}
+    providers: dict[str, Any] = {}
+    for name, pcfg in config.providers.items():
+        handle = provider_handles.get(name)
+        providers[name] = RemoteProvider(pcfg, handle) if handle is not None else Provider(pcfg)
+    router = RemoteRouter(router_handle) if router_handle is not None else Router(config)
+    gateway = Gateway(config, providers, router, Metrics(metrics_sink or InProcessSink()))
+    if router_handle is not None:
+        gateway.remote_stages["Router"] = router_handle
+    for name, handle in provider_handles.items():
+        gateway.remote_stages[f"Provider:{name}"] = handle
+    return gateway
+
+
+def _handle_context(auth: Auth, api_key: str | None, headers: dict[str, str] | None) -> RequestContext:
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    ctx = RequestContext(new_request_id(lowered.get("x-request-id")), headers=lowered)
+    ctx.key_id = auth.client(f"Bearer {api_key}" if api_key else None)
+    return ctx
+
+
+def _sse_events(chunk: bytes) -> list[dict[str, Any]]:
+    out = []
+    for line in chunk.split(b"\n"):
+        if line.startswith(b"data: ") and line != b"data: [DONE]":
+            event = orjson.loads(line[6:])
+            if "error" in event and "choices" not in event:
+                err = event["error"]
+                raise GatewayError(502, err.get("message", "stream failed"), type=err.get("type"),
+                                   code=err.get("code"))
+            out.append(event)
+    return out
+
+
+class Ingress:
+    def __init__(self, config: Any, provider_handles: dict[str, Any] | None = None,
+                 router_handle: Any = None) -> None:
+        from .metrics import actor_sink
+
+        self.config = resolve_config(config)
+        self.gateway = assemble_gateway(self.config, provider_handles, router_handle, actor_sink())
+        self.app = HttpApp(self.gateway, self.config, on_shutdown=self.gateway.metrics.stop)
+
+    def __serve_build_asgi_app__(self) -> HttpApp:
+        return self.app
+
+    # -- handle API (see client.py) ------------------------------------------------------------
+    async def chat(self, body: dict[str, Any], api_key: str | None = None,
+                   headers: dict[str, str] | None = None) -> dict[str, Any]:
+        self.gateway.metrics.start()
+        ctx = _handle_context(self.app.auth, api_key, headers)
+        reply = await self.gateway.chat(dict(body, stream=False), ctx)
+        return orjson.loads(reply.body)
+
+    async def chat_stream(self, body: dict[str, Any], api_key: str | None = None,
+                          headers: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
+        self.gateway.metrics.start()
+        ctx = _handle_context(self.app.auth, api_key, headers)
+        reply = await self.gateway.chat_stream(dict(body, stream=True), ctx)
+        pending = b""
+        async for chunk in reply.chunks:
+            pending += chunk
+            cut = pending.rfind(b"\n\n")
+            if cut < 0:
+                continue
+            complete, pending = pending[:cut + 2], pending[cut + 2:]
+            for event in _sse_events(complete):
+                yield event
+
+    async def embeddings(self, body: dict[str, Any], api_key: str | None = None,
+                         headers: dict[str, str] | None = None) -> dict[str, Any]:
+        self.gateway.metrics.start()
+        ctx = _handle_context(self.app.auth, api_key, headers)
+        reply = await self.gateway.embeddings(dict(body), ctx)
+        return orjson.loads(reply.body)
+
+    async def models(self) -> dict[str, Any]:
+        return orjson.loads(self.gateway.models())
+
+    async def ping(self) -> bool:
+        return True
