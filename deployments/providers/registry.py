@@ -13,6 +13,8 @@ from .spec import ProviderSpec
 _MODULES: dict[str, str] = {
     "openai": "deployments.providers.openai",
     "mock": "deployments.providers.mock",
+    "anthropic": "deployments.providers.anthropic",
+    "cohere": "deployments.providers.cohere",
 }
 
 

@@ -1,0 +1,307 @@
+"""Anthropic Messages API responses, SSE streams and errors -> OpenAI (pure translation)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from serve_app import errors as E
+from serve_app.errors import UpstreamError
+
+from ..base import CallContext, require_json, stream_cut, upstream_error
+from .request import JSON_TOOL
+
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+def finish_reason(stop_reason: str | None, has_tool_calls: bool) -> str:
+    reason = FINISH_REASONS.get(stop_reason or "", "stop")
+    if reason == "tool_calls" and not has_tool_calls:  # the JSON-mode tool, or server tools only
+        return "stop"
+    return reason
+
+
+def openai_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI usage from Anthropic's: prompt_tokens counts cache reads and writes too (OpenAI's
+    prompt_tokens includes cached tokens; Anthropic's input_tokens excludes them)."""
+    read = usage.get("cache_read_input_tokens")
+    write = usage.get("cache_creation_input_tokens")
+    prompt = int(usage.get("input_tokens") or 0) + int(read or 0) + int(write or 0)
+    completion = int(usage.get("output_tokens") or 0)
+    out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                           "total_tokens": prompt + completion}
+    if read is not None or write is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": int(read or 0), "cache_write_tokens": int(write or 0)}
+    details = usage.get("output_tokens_details")
+    if isinstance(details, dict) and details.get("thinking_tokens") is not None:
+        out["completion_tokens_details"] = {"reasoning_tokens": int(details["thinking_tokens"])}
+    return out
+
+
+def _arguments(value: Any) -> str:
+    return orjson.dumps(value if value is not None else {}).decode()
+
+
+def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
+    data = require_json(payload, ctx.provider)
+    if not isinstance(data, dict) or data.get("type") == "error":
+        raise error_from_body(502, {}, payload, ctx.provider)
+    texts: list[str] = []
+    json_text: str | None = None
+    tool_calls: list[dict[str, Any]] = []
+    for block in data.get("content") or []:
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text") or "")
+        elif kind == "tool_use":
+            if block.get("name") == JSON_TOOL:
+                json_text = _arguments(block.get("input"))
+            else:
+                tool_calls.append({"id": block.get("id"), "type": "function",
+                                   "function": {"name": block.get("name"), "arguments": _arguments(block.get("input"))}})
+        # thinking, redacted_thinking and server-tool blocks have no OpenAI counterpart: dropped.
+    content = json_text if json_text is not None else ("".join(texts) if texts else None)
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    out = {
+        "id": data.get("id") or f"chatcmpl-{ctx.request_id}",
+        "object": "chat.completion",
+        "created": ctx.created,
+        "model": data.get("model") or ctx.model,
+        "choices": [{"index": 0, "message": message, "logprobs": None,
+                     "finish_reason": finish_reason(data.get("stop_reason"), bool(tool_calls))}],
+    }
+    if isinstance(data.get("usage"), dict):
+        out["usage"] = openai_usage(data["usage"])
+    return orjson.dumps(out)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+# Anthropic error.type -> (the status it comes with, error class); used for SSE `error` events,
+# which carry no status, and to classify bodies whose status alone says too little.
+_BY_TYPE: dict[str, tuple[int, str | None]] = {
+    "invalid_request_error": (400, None),
+    "authentication_error": (401, E.AUTH),
+    "billing_error": (402, E.AUTH),
+    "permission_error": (403, E.AUTH),
+    "not_found_error": (404, E.NOT_FOUND),
+    "request_too_large": (413, E.BAD_REQUEST),
+    "rate_limit_error": (429, E.RATE_LIMITED),
+    "api_error": (500, E.SERVER),
+    "timeout_error": (504, E.TIMEOUT),
+    "overloaded_error": (529, E.OVERLOADED),
+}
+_CONTEXT = ("prompt is too long", "exceed context limit", "context window", "context length")
+
+
+def _error_obj(payload: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(payload) if payload else None
+    except orjson.JSONDecodeError:
+        return {}
+    err = data.get("error") if isinstance(data, dict) else None
+    return err if isinstance(err, dict) else {}
+
+
+def error_from_body(status: int, headers: Mapping[str, str], payload: bytes, provider: str) -> UpstreamError:
+    err = _error_obj(payload)
+    etype = str(err.get("type") or "")
+    message = str(err.get("message") or "").lower()
+    if status == 402 or etype == "billing_error":
+        # The gateway's provider account cannot pay: not the client's fault, and never its text.
+        return UpstreamError(502, f"provider {provider!r} refused the request for a billing reason "
+                             f"(upstream status {status})", provider=provider, code="upstream_billing_error",
+                             type="upstream_error", error_class=E.AUTH)
+    error_class = _BY_TYPE.get(etype, (0, None))[1]
+    if status in (400, 413) and any(m in message for m in _CONTEXT):
+        error_class = E.CONTEXT_LENGTH
+    return upstream_error(status, headers, payload, provider, error_class=error_class)
+
+
+def stream_error(event: dict[str, Any], provider: str) -> UpstreamError:
+    """An SSE `error` event (sent after the 200, e.g. overloaded mid-stream)."""
+    etype = str((event.get("error") or {}).get("type") or "")
+    status = _BY_TYPE.get(etype, (500, None))[0]
+    return error_from_body(status, {}, orjson.dumps(event), provider)
+
+
+# --- streaming -------------------------------------------------------------------------------
+
+_TEXT, _TOOL, _JSON, _SKIP = 0, 1, 2, 3
+_DONE = b"data: [DONE]\n\n"
+
+
+class AnthropicStream:
+    """Anthropic SSE (`message_start` ... `message_stop`) -> OpenAI chat.completion.chunk SSE.
+
+    Content blocks are tracked by their index: text blocks become content deltas, tool_use blocks
+    become tool-call deltas with their own OpenAI index (id and name once, then argument pieces),
+    the JSON-mode tool becomes content, thinking blocks are dropped. An `error` event raises the
+    mapped UpstreamError (after whatever preceded it in the same read is returned); EOF before
+    `message_stop` raises stream_cut from finish().
+    """
+
+    __slots__ = ("provider", "include_usage", "created", "model", "id", "usage", "done", "_buf",
+                 "_blocks", "_tools", "_stop_reason", "_usage_raw", "_error", "_started")
+
+    def __init__(self, ctx: CallContext) -> None:
+        self.provider = ctx.provider
+        self.include_usage = ctx.include_usage
+        self.created = ctx.created
+        self.model = ctx.model
+        self.id = f"chatcmpl-{ctx.request_id}"
+        self.usage: dict[str, Any] | None = None
+        self.done = False
+        self._buf = b""
+        self._blocks: dict[int, tuple[int, int]] = {}  # block index -> (kind, OpenAI tool index)
+        self._tools = 0
+        self._stop_reason: str | None = None
+        self._usage_raw: dict[str, Any] = {}
+        self._error: UpstreamError | None = None
+        self._started = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._error is not None:
+            raise self._error
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n")
+        cut = buf.rfind(b"\n\n")
+        if cut < 0:
+            self._buf = buf
+            return b""
+        complete, self._buf = buf[:cut], buf[cut + 2:]
+        return self._events(complete)
+
+    def finish(self) -> bytes:
+        out = b""
+        if self._buf.strip() and self._error is None and not self.done:
+            out = self._events(self._buf)  # a last event without its blank line
+            self._buf = b""
+        if self._error is not None:
+            raise self._error
+        if not self.done:
+            raise stream_cut(self.provider, "no message_stop event")
+        return out
+
+    def _events(self, complete: bytes) -> bytes:
+        out: list[bytes] = []
+        for raw in complete.split(b"\n\n"):
+            if self.done:
+                break
+            data = _data(raw)
+            if data is None:
+                continue
+            try:
+                event = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                self._error = UpstreamError(502, f"provider {self.provider!r} sent a stream event that is not JSON",
+                                            provider=self.provider, code="upstream_bad_response",
+                                            error_class=E.SERVER)
+                break
+            if isinstance(event, dict):
+                self._event(event, out)
+            if self._error is not None:
+                break
+        if self._error is not None and not out:
+            raise self._error
+        return b"".join(out)
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return b"data: " + orjson.dumps({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }) + b"\n\n"
+
+    def _event(self, ev: dict[str, Any], out: list[bytes]) -> None:
+        kind = ev.get("type")
+        if kind == "content_block_delta":
+            block = self._blocks.get(ev.get("index", -1))
+            delta = ev.get("delta") or {}
+            if block is None:
+                return
+            if delta.get("type") == "text_delta" and block[0] == _TEXT:
+                if delta.get("text"):
+                    out.append(self._chunk({"content": delta["text"]}))
+            elif delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+                if block[0] == _TOOL:
+                    out.append(self._chunk({"tool_calls": [{"index": block[1],
+                                                            "function": {"arguments": delta["partial_json"]}}]}))
+                elif block[0] == _JSON:
+                    out.append(self._chunk({"content": delta["partial_json"]}))
+            # thinking_delta, signature_delta, citations_delta: dropped
+        elif kind == "content_block_start":
+            self._block_start(ev.get("index", -1), ev.get("content_block") or {}, out)
+        elif kind == "message_start":
+            msg = ev.get("message") or {}
+            self.id = msg.get("id") or self.id
+            self.model = msg.get("model") or self.model
+            if isinstance(msg.get("usage"), dict):
+                self._usage_raw.update(msg["usage"])
+            self._started = True
+            out.append(self._chunk({"role": "assistant", "content": ""}))
+        elif kind == "message_delta":
+            self._stop_reason = (ev.get("delta") or {}).get("stop_reason") or self._stop_reason
+            usage = ev.get("usage")
+            if isinstance(usage, dict):  # cumulative counts: later values win
+                self._usage_raw.update({k: v for k, v in usage.items() if v is not None})
+        elif kind == "message_stop":
+            self._message_stop(out)
+        elif kind == "error":
+            self._error = stream_error(ev, self.provider)
+        # ping, content_block_stop and unknown (future) events: nothing to send
+
+    def _block_start(self, index: int, block: dict[str, Any], out: list[bytes]) -> None:
+        btype = block.get("type")
+        if btype == "text":
+            self._blocks[index] = (_TEXT, -1)
+            if block.get("text"):
+                out.append(self._chunk({"content": block["text"]}))
+        elif btype == "tool_use" and block.get("name") == JSON_TOOL:
+            self._blocks[index] = (_JSON, -1)
+            if block.get("input"):
+                out.append(self._chunk({"content": _arguments(block["input"])}))
+        elif btype == "tool_use":
+            tool = self._tools
+            self._tools += 1
+            self._blocks[index] = (_TOOL, tool)
+            args = _arguments(block["input"]) if block.get("input") else ""
+            out.append(self._chunk({"tool_calls": [{"index": tool, "id": block.get("id"), "type": "function",
+                                                    "function": {"name": block.get("name"), "arguments": args}}]}))
+        else:
+            self._blocks[index] = (_SKIP, -1)
+
+    def _message_stop(self, out: list[bytes]) -> None:
+        if not self._started:  # no message_start: emit the role chunk so the stream is well formed
+            out.append(self._chunk({"role": "assistant", "content": ""}))
+        out.append(self._chunk({}, finish_reason(self._stop_reason, self._tools > 0)))
+        self.usage = openai_usage(self._usage_raw)
+        if self.include_usage:
+            out.append(b"data: " + orjson.dumps({
+                "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                "choices": [], "usage": self.usage,
+            }) + b"\n\n")
+        out.append(_DONE)
+        self.done = True
+
+
+def _data(raw: bytes) -> bytes | None:
+    """The data of one SSE event (its `data:` lines joined), or None for comments/empty events."""
+    lines = [line[5:].lstrip(b" ") if line.startswith(b"data:") else None for line in raw.split(b"\n")]
+    data = [line for line in lines if line is not None]
+    if not data:
+        return None
+    joined = b"\n".join(data)
+    return joined if joined.strip() else None

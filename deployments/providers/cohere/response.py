@@ -1,0 +1,284 @@
+"""Cohere v2 Chat / Embed responses, SSE streams and errors -> OpenAI (pure translation)."""
+
+from __future__ import annotations
+
+import base64
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from serve_app import errors as E
+from serve_app.errors import UpstreamError
+
+from ..base import CallContext, require_json, stream_cut, upstream_error
+
+FINISH_REASONS = {
+    "COMPLETE": "stop",
+    "STOP_SEQUENCE": "stop",
+    "MAX_TOKENS": "length",
+    "ERROR_LIMIT": "length",
+    "TOOL_CALL": "tool_calls",
+    "CONTENT_BLOCKED": "content_filter",
+}
+_FAILED = frozenset({"ERROR", "TIMEOUT"})  # the generation failed: an error, not a clean end
+
+
+def finish_reason(reason: Any, has_tool_calls: bool) -> str:
+    mapped = FINISH_REASONS.get(str(reason or "").upper(), "stop")
+    if mapped == "tool_calls" and not has_tool_calls:
+        return "stop"
+    return mapped
+
+
+def generation_failed(reason: Any, provider: str) -> UpstreamError | None:
+    text = str(reason or "").upper()
+    if text not in _FAILED:
+        return None
+    error_class = E.TIMEOUT if text == "TIMEOUT" else E.SERVER
+    return UpstreamError(502, f"provider {provider!r} ended the generation with finish_reason {text}",
+                         provider=provider, code="upstream_generation_error", error_class=error_class)
+
+
+def openai_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI usage from Cohere's: the model's `tokens` counts (which include Cohere's own prompt
+    preamble, and which `cached_tokens` is a part of), falling back to `billed_units`."""
+    tokens = usage.get("tokens") if isinstance(usage.get("tokens"), dict) else {}
+    billed = usage.get("billed_units") if isinstance(usage.get("billed_units"), dict) else {}
+    prompt = tokens.get("input_tokens")
+    if prompt is None:
+        prompt = billed.get("input_tokens")
+    completion = tokens.get("output_tokens")
+    if completion is None:
+        completion = billed.get("output_tokens")
+    prompt, completion = int(prompt or 0), int(completion or 0)
+    out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                           "total_tokens": prompt + completion}
+    if usage.get("cached_tokens") is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": int(usage["cached_tokens"])}
+    return out
+
+
+def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
+    data = require_json(payload, ctx.provider)
+    if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
+        raise UpstreamError(502, f"provider {ctx.provider!r} returned a chat body without a message",
+                            provider=ctx.provider, code="upstream_bad_response", error_class=E.SERVER)
+    failed = generation_failed(data.get("finish_reason"), ctx.provider)
+    if failed is not None:
+        raise failed
+    msg = data["message"]
+    texts = [c.get("text") or "" for c in msg.get("content") or [] if isinstance(c, dict) and c.get("type") == "text"]
+    tool_calls = []
+    for k, call in enumerate(msg.get("tool_calls") or []):
+        fn = call.get("function") or {}
+        tool_calls.append({"id": call.get("id") or f"call_{k}", "type": "function",
+                           "function": {"name": fn.get("name") or "", "arguments": fn.get("arguments") or "{}"}})
+    # tool_plan (the model's plan before calling tools), citations and thinking items: dropped.
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    out = {
+        "id": data.get("id") or f"chatcmpl-{ctx.request_id}",
+        "object": "chat.completion",
+        "created": ctx.created,
+        "model": ctx.model,
+        "choices": [{"index": 0, "message": message, "logprobs": None,
+                     "finish_reason": finish_reason(data.get("finish_reason"), bool(tool_calls))}],
+    }
+    if isinstance(data.get("usage"), dict):
+        out["usage"] = openai_usage(data["usage"])
+    return orjson.dumps(out)
+
+
+def embeddings(payload: bytes, ctx: CallContext) -> bytes:
+    data = require_json(payload, ctx.provider)
+    embs = data.get("embeddings") if isinstance(data, dict) else None
+    if isinstance(embs, list):  # the v1 "embeddings_floats" shape
+        vectors, as_base64 = embs, False
+    elif isinstance(embs, dict) and isinstance(embs.get("float"), list):
+        vectors, as_base64 = embs["float"], "base64" in embs
+    else:
+        raise UpstreamError(502, f"provider {ctx.provider!r} returned no float embeddings", provider=ctx.provider,
+                            code="upstream_bad_response", error_class=E.SERVER)
+    items = []
+    for i, vec in enumerate(vectors):
+        value: Any = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode() if as_base64 else vec
+        items.append({"object": "embedding", "index": i, "embedding": value})
+    billed = ((data.get("meta") or {}).get("billed_units") or {})
+    tokens = int(billed.get("input_tokens") or 0)
+    return orjson.dumps({"object": "list", "data": items, "model": ctx.model,
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+_FILTER = ("blocked input", "blocked output", "usage policy", "usage guidelines")
+
+
+def error_from_body(status: int, headers: Mapping[str, str], payload: bytes, provider: str) -> UpstreamError:
+    """Cohere errors are `{"id": ..., "message": ...}`; 498 means an invalid API token (auth),
+    499 that the request was closed before Cohere answered."""
+    if status == 498:
+        status = 401
+    elif status == 499:
+        return upstream_error(502, headers, payload, provider, error_class=E.SERVER)
+    error_class = None
+    if status in (400, 422):
+        try:
+            data = orjson.loads(payload) if payload else {}
+        except orjson.JSONDecodeError:
+            data = {}
+        message = str(data.get("message") or "").lower() if isinstance(data, dict) else ""
+        if any(m in message for m in _FILTER):
+            error_class = E.CONTENT_FILTER
+    return upstream_error(status, headers, payload, provider, error_class=error_class)
+
+
+# --- streaming -------------------------------------------------------------------------------
+
+_DONE = b"data: [DONE]\n\n"
+
+
+class CohereStream:
+    """Cohere v2 chat SSE (`message-start` ... `message-end`) -> OpenAI chat.completion.chunk SSE.
+
+    content-delta text -> content deltas; tool-call-start -> a tool-call delta with id, name and
+    an OpenAI index of its own (Cohere's event index counts content blocks too); tool-call-delta
+    -> argument pieces; tool-plan-delta, citations and thinking are dropped. message-end carries
+    finish_reason and usage; `ERROR` there raises an UpstreamError. EOF before message-end raises
+    stream_cut from finish().
+    """
+
+    __slots__ = ("provider", "include_usage", "created", "model", "id", "usage", "done", "_buf",
+                 "_tools", "_calls", "_error", "_started")
+
+    def __init__(self, ctx: CallContext) -> None:
+        self.provider = ctx.provider
+        self.include_usage = ctx.include_usage
+        self.created = ctx.created
+        self.model = ctx.model
+        self.id = f"chatcmpl-{ctx.request_id}"
+        self.usage: dict[str, Any] | None = None
+        self.done = False
+        self._buf = b""
+        self._tools: dict[int, int] = {}  # Cohere tool-call index -> OpenAI tool index
+        self._calls = 0
+        self._error: UpstreamError | None = None
+        self._started = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._error is not None:
+            raise self._error
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n")
+        cut = buf.rfind(b"\n\n")
+        if cut < 0:
+            self._buf = buf
+            return b""
+        complete, self._buf = buf[:cut], buf[cut + 2:]
+        return self._events(complete)
+
+    def finish(self) -> bytes:
+        out = b""
+        if self._buf.strip() and self._error is None and not self.done:
+            out = self._events(self._buf)
+            self._buf = b""
+        if self._error is not None:
+            raise self._error
+        if not self.done:
+            raise stream_cut(self.provider, "no message-end event")
+        return out
+
+    def _events(self, complete: bytes) -> bytes:
+        out: list[bytes] = []
+        for raw in complete.split(b"\n\n"):
+            if self.done:
+                break
+            data = _data(raw)
+            if data is None or data == b"[DONE]":
+                continue
+            try:
+                event = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                self._error = UpstreamError(502, f"provider {self.provider!r} sent a stream event that is not JSON",
+                                            provider=self.provider, code="upstream_bad_response",
+                                            error_class=E.SERVER)
+                break
+            if isinstance(event, dict):
+                self._event(event, out)
+            if self._error is not None:
+                break
+        if self._error is not None and not out:
+            raise self._error
+        return b"".join(out)
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return b"data: " + orjson.dumps({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }) + b"\n\n"
+
+    def _role(self, out: list[bytes]) -> None:
+        if not self._started:
+            self._started = True
+            out.append(self._chunk({"role": "assistant", "content": ""}))
+
+    def _event(self, ev: dict[str, Any], out: list[bytes]) -> None:
+        kind = ev.get("type")
+        message = ((ev.get("delta") or {}).get("message") or {}) if isinstance(ev.get("delta"), dict) else {}
+        if kind in ("content-delta", "content-start"):
+            content = message.get("content") if isinstance(message.get("content"), dict) else {}
+            if content.get("text"):  # thinking items carry `thinking`, not `text`: dropped
+                self._role(out)
+                out.append(self._chunk({"content": content["text"]}))
+        elif kind == "tool-call-start":
+            call = message.get("tool_calls") if isinstance(message.get("tool_calls"), dict) else {}
+            fn = call.get("function") or {}
+            tool = self._calls
+            self._calls += 1
+            self._tools[ev.get("index", tool)] = tool
+            self._role(out)
+            out.append(self._chunk({"tool_calls": [{"index": tool, "id": call.get("id") or f"call_{tool}",
+                                                    "type": "function",
+                                                    "function": {"name": fn.get("name") or "",
+                                                                 "arguments": fn.get("arguments") or ""}}]}))
+        elif kind == "tool-call-delta":
+            call = message.get("tool_calls") if isinstance(message.get("tool_calls"), dict) else {}
+            args = (call.get("function") or {}).get("arguments")
+            tool = self._tools.get(ev.get("index", -1))
+            if args and tool is not None:
+                out.append(self._chunk({"tool_calls": [{"index": tool, "function": {"arguments": args}}]}))
+        elif kind == "message-start":
+            self.id = ev.get("id") or self.id
+            self._role(out)
+        elif kind == "message-end":
+            self._message_end(ev.get("delta") if isinstance(ev.get("delta"), dict) else {}, out)
+        # content-end, tool-plan-delta, tool-call-end, citation-start/end: nothing to send
+
+    def _message_end(self, delta: dict[str, Any], out: list[bytes]) -> None:
+        reason = delta.get("finish_reason")
+        failed = generation_failed(reason, self.provider)
+        if failed is not None:
+            self._error = failed
+            return
+        self._role(out)
+        out.append(self._chunk({}, finish_reason(reason, self._calls > 0)))
+        self.usage = openai_usage(delta["usage"]) if isinstance(delta.get("usage"), dict) else None
+        if self.include_usage and self.usage is not None:
+            out.append(b"data: " + orjson.dumps({
+                "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                "choices": [], "usage": self.usage,
+            }) + b"\n\n")
+        out.append(_DONE)
+        self.done = True
+
+
+def _data(raw: bytes) -> bytes | None:
+    data = [line[5:].lstrip(b" ") for line in raw.split(b"\n") if line.startswith(b"data:")]
+    if not data:
+        return None
+    joined = b"\n".join(data).strip()
+    return joined or None

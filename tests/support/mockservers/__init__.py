@@ -1,0 +1,1 @@
+"""Local mock provider servers that replay fixtures (one module per wire format)."""
