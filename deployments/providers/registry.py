@@ -15,6 +15,8 @@ _MODULES: dict[str, str] = {
     "mock": "deployments.providers.mock",
     "anthropic": "deployments.providers.anthropic",
     "cohere": "deployments.providers.cohere",
+    "google": "deployments.providers.google",
+    "bedrock": "deployments.providers.bedrock",
 }
 
 

@@ -1,0 +1,306 @@
+"""Bedrock Converse responses, ConverseStream event streams and errors -> OpenAI shapes.
+
+- `output.message.content`: text blocks joined, `toolUse` -> `tool_calls` (id = toolUseId, arguments
+  = the JSON of `input`), `reasoningContent` is not part of the OpenAI message and is dropped.
+- `stopReason`: end_turn / stop_sequence -> stop, tool_use -> tool_calls, max_tokens and
+  model_context_window_exceeded -> length, guardrail_intervened / content_filtered ->
+  content_filter; malformed_model_output / malformed_tool_use -> 502 upstream_bad_response.
+- `usage`: Converse counts cache reads and writes outside `inputTokens`; OpenAI's prompt_tokens
+  includes cached tokens, so prompt_tokens = inputTokens + cacheReadInputTokens +
+  cacheWriteInputTokens and prompt_tokens_details.cached_tokens = cacheReadInputTokens. Bedrock
+  does not report reasoning tokens separately (they are inside outputTokens).
+- Stream: binary event stream (eventstream.py). messageStart -> role delta; contentBlockStart with
+  toolUse -> a tool-call delta with id and name (index = count of tool blocks so far);
+  contentBlockDelta text / toolUse.input -> content / arguments deltas; messageStop -> the finish
+  chunk; metadata -> usage (the usage chunk when the client asked). `:message-type exception`
+  events raise the mapped error. The stream is complete once messageStop has arrived.
+- Errors: the exception name (`x-amzn-ErrorType` header or `__type` in the body) decides the class.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from serve_app import errors as E
+from serve_app.errors import UpstreamError
+
+from ..base import CallContext, require_json, stream_cut, upstream_error
+from ..eventstream import Decoder, EventStreamError
+
+_STOP = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+}
+_MALFORMED = frozenset({"malformed_model_output", "malformed_tool_use"})
+
+
+def finish_reason(reason: Any, called_tools: bool, provider: str) -> str:
+    if reason in _MALFORMED:
+        raise UpstreamError(502, f"provider {provider!r} produced malformed output ({reason})", provider=provider,
+                            code="upstream_bad_response", error_class=E.SERVER)
+    mapped = _STOP.get(str(reason), "stop")
+    return "tool_calls" if mapped == "stop" and called_tools else mapped
+
+
+def usage(u: Any) -> dict[str, Any] | None:
+    if not isinstance(u, dict):
+        return None
+    cached = int(u.get("cacheReadInputTokens") or 0)
+    prompt = int(u.get("inputTokens") or 0) + cached + int(u.get("cacheWriteInputTokens") or 0)
+    completion = int(u.get("outputTokens") or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached}}
+
+
+def _bad_body(ctx: CallContext, what: str) -> UpstreamError:
+    return UpstreamError(502, f"provider {ctx.provider!r} returned {what}", provider=ctx.provider,
+                         code="upstream_bad_response", error_class=E.SERVER)
+
+
+def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
+    data = require_json(payload, ctx.provider)
+    message = ((data.get("output") or {}).get("message") if isinstance(data, dict) else None)
+    if not isinstance(message, dict):
+        raise _bad_body(ctx, "a body without output.message")
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in message.get("content") or []:
+        if not isinstance(block, dict):
+            continue
+        if isinstance(block.get("text"), str):
+            texts.append(block["text"])
+        elif isinstance(block.get("toolUse"), dict):
+            tu = block["toolUse"]
+            calls.append({"id": tu.get("toolUseId") or f"call_{len(calls)}", "type": "function",
+                          "function": {"name": tu.get("name") or "",
+                                       "arguments": orjson.dumps(tu.get("input") or {}).decode()}})
+    reason = finish_reason(data.get("stopReason"), bool(calls), ctx.provider)
+    msg: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
+                           "refusal": None}
+    if calls:
+        msg["tool_calls"] = calls
+    out: dict[str, Any] = {"id": f"chatcmpl-{ctx.request_id}", "object": "chat.completion", "created": ctx.created,
+                           "model": ctx.model,
+                           "choices": [{"index": 0, "message": msg, "logprobs": None, "finish_reason": reason}]}
+    u = usage(data.get("usage"))
+    if u:
+        out["usage"] = u
+    return orjson.dumps(out)
+
+
+# In-stream exception events, by their `:exception-type`, with the HTTP status of their shape.
+_STREAM_EXCEPTION_STATUS = {
+    "internalServerException": 500,
+    "modelStreamErrorException": 424,
+    "validationException": 400,
+    "throttlingException": 429,
+    "serviceUnavailableException": 503,
+    "modelTimeoutException": 408,
+}
+
+
+class BedrockStream:
+    """ConverseStream binary event stream -> OpenAI chat.completion.chunk SSE."""
+
+    __slots__ = ("ctx", "usage", "_decoder", "_head", "_opened", "_tools", "_stopped")
+
+    def __init__(self, ctx: CallContext) -> None:
+        self.ctx = ctx
+        self.usage: dict[str, Any] | None = None
+        self._decoder = Decoder()
+        self._head = (b'data: {"id":' + orjson.dumps(f"chatcmpl-{ctx.request_id}")
+                      + b',"object":"chat.completion.chunk","created":' + str(ctx.created).encode()
+                      + b',"model":' + orjson.dumps(ctx.model))
+        self._opened = False
+        self._tools: dict[int, int] = {}  # contentBlockIndex -> tool call index
+        self._stopped = False
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return self._head + b',"choices":[' + orjson.dumps(choice) + b"]}\n\n"
+
+    def _open(self, out: list[bytes]) -> None:
+        if not self._opened:
+            self._opened = True
+            out.append(self._chunk({"role": "assistant", "content": ""}))
+
+    def feed(self, chunk: bytes) -> bytes:
+        try:
+            messages = self._decoder.feed(chunk)
+        except EventStreamError as exc:
+            raise stream_cut(self.ctx.provider, str(exc)) from None
+        out: list[bytes] = []
+        for msg in messages:
+            self._message(msg.headers, msg.payload, out)
+        return b"".join(out)
+
+    def _message(self, headers: dict[str, Any], payload: bytes, out: list[bytes]) -> None:
+        kind = headers.get(":message-type")
+        if kind == "exception":
+            name = str(headers.get(":exception-type") or "internalServerException")
+            raise stream_exception(name, payload, self.ctx.provider)
+        if kind == "error":
+            message = str(headers.get(":error-message") or headers.get(":error-code") or "stream error")
+            raise UpstreamError(502, f"provider {self.ctx.provider!r}: {message}", provider=self.ctx.provider,
+                                code=str(headers.get(":error-code") or "upstream_error"), error_class=E.SERVER)
+        event = headers.get(":event-type")
+        try:
+            data = orjson.loads(payload) if payload else {}
+        except orjson.JSONDecodeError:
+            raise stream_cut(self.ctx.provider, f"a {event} event that is not JSON") from None
+        if event == "messageStart":
+            self._open(out)
+        elif event == "contentBlockStart":
+            self._open(out)
+            tool = (data.get("start") or {}).get("toolUse")
+            if isinstance(tool, dict):
+                k = len(self._tools)
+                self._tools[int(data.get("contentBlockIndex") or 0)] = k
+                out.append(self._chunk({"tool_calls": [{"index": k, "id": tool.get("toolUseId"), "type": "function",
+                                                        "function": {"name": tool.get("name"), "arguments": ""}}]}))
+        elif event == "contentBlockDelta":
+            self._open(out)
+            delta = data.get("delta") or {}
+            if isinstance(delta.get("text"), str):
+                if delta["text"]:
+                    out.append(self._chunk({"content": delta["text"]}))
+            elif isinstance(delta.get("toolUse"), dict):
+                k = self._tools.get(int(data.get("contentBlockIndex") or 0))
+                if k is None:
+                    raise stream_cut(self.ctx.provider, "tool input for a block that never started")
+                out.append(self._chunk({"tool_calls": [{"index": k, "function": {
+                    "arguments": str(delta["toolUse"].get("input") or "")}}]}))
+        elif event == "messageStop":
+            self._open(out)
+            reason = finish_reason(data.get("stopReason"), bool(self._tools), self.ctx.provider)
+            self._stopped = True
+            out.append(self._chunk({}, reason))
+        elif event == "metadata":
+            self.usage = usage(data.get("usage")) or self.usage
+            if self.ctx.include_usage and self.usage:
+                out.append(self._head + b',"choices":[],"usage":' + orjson.dumps(self.usage) + b"}\n\n")
+
+    def finish(self) -> bytes:
+        if self._decoder.pending:
+            raise stream_cut(self.ctx.provider, f"{self._decoder.pending} bytes of an unfinished event")
+        if not self._stopped:
+            raise stream_cut(self.ctx.provider, "no messageStop event")
+        return b"data: [DONE]\n\n"
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+_AUTH = frozenset({"AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
+                   "ExpiredTokenException", "IncompleteSignatureException", "MissingAuthenticationTokenException",
+                   "InvalidClientTokenId", "SignatureDoesNotMatch"})
+# exception -> (status for the status rules, error class, code)
+_BY_TYPE: dict[str, tuple[int, str, str]] = {
+    "ThrottlingException": (429, E.RATE_LIMITED, "rate_limit_exceeded"),
+    "ServiceQuotaExceededException": (429, E.RATE_LIMITED, "quota_exceeded"),
+    "ModelNotReadyException": (503, E.OVERLOADED, "model_not_ready"),
+    "ServiceUnavailableException": (503, E.OVERLOADED, "upstream_overloaded"),
+    "ModelTimeoutException": (408, E.TIMEOUT, "upstream_timeout"),
+    "ModelErrorException": (502, E.SERVER, "model_error"),
+    "ModelStreamErrorException": (502, E.SERVER, "model_error"),
+    "InternalServerException": (500, E.SERVER, "internal_error"),
+    "ResourceNotFoundException": (404, E.NOT_FOUND, "model_not_found"),
+}
+_CONTEXT = ("too long", "context window", "context limit", "context length", "too many input tokens",
+            "maximum context", "exceeds the maximum")
+
+
+def _error_type(headers: Mapping[str, str], data: Any) -> str:
+    raw = ""
+    for k, v in headers.items():
+        if k.lower() == "x-amzn-errortype":
+            raw = v
+            break
+    if not raw and isinstance(data, dict):
+        raw = str(data.get("__type") or data.get("code") or data.get("type") or "")
+    return raw.split(":", 1)[0].rsplit("#", 1)[-1].strip()
+
+
+def _classify(name: str, status: int, message: str, headers: Mapping[str, str], provider: str) -> UpstreamError:
+    if name in _AUTH or status in (401, 403):
+        return upstream_error(403, headers, b"", provider)
+    mapped = _BY_TYPE.get(name)
+    if mapped:
+        st, cls, code = mapped
+    else:
+        st, cls, code = status, None, (name or None)
+    if st == 400 or name == "ValidationException":
+        st, code = 400, "ValidationException" if name == "ValidationException" else code
+        if any(m in message.lower() for m in _CONTEXT):
+            cls = E.CONTEXT_LENGTH
+    return upstream_error(st, headers, b"", provider, message=message or None, code=code, error_class=cls)
+
+
+def bedrock_error(status: int, headers: Mapping[str, str], payload: bytes, provider: str) -> UpstreamError:
+    """A Bedrock error response (`{"message": ...}` + `x-amzn-ErrorType`) -> UpstreamError."""
+    try:
+        data = orjson.loads(payload) if payload else {}
+    except orjson.JSONDecodeError:
+        data = {}
+    message = ""
+    if isinstance(data, dict):
+        message = str(data.get("message") or data.get("Message") or "")
+    return _classify(_error_type(headers, data), status, message, headers, provider)
+
+
+def stream_exception(name: str, payload: bytes, provider: str) -> UpstreamError:
+    try:
+        data = orjson.loads(payload) if payload else {}
+    except orjson.JSONDecodeError:
+        data = {}
+    message = str(data.get("message") or "") if isinstance(data, dict) else ""
+    status = _STREAM_EXCEPTION_STATUS.get(name, 500)
+    return _classify(name[:1].upper() + name[1:], status, message, {}, provider)
+
+
+# --- embeddings --------------------------------------------------------------------------------
+
+ENCODING_KEY = ":embedding-encoding"
+
+
+def remember_encoding(ctx: CallContext, body: dict[str, Any]) -> None:
+    # The adapter is shared by concurrent calls: the client's encoding_format rides on the call's
+    # own context until the response is translated (see google/response.py for the same note).
+    if body.get("encoding_format") == "base64":
+        ctx.client_headers[ENCODING_KEY] = "base64"
+
+
+def embeddings_list(payload: bytes, ctx: CallContext, family: str) -> bytes:
+    data = require_json(payload, ctx.provider)
+    if not isinstance(data, dict):
+        raise _bad_body(ctx, "an unexpected embeddings body")
+    tokens = 0
+    if family == "titan":
+        vec = data.get("embedding")
+        if not isinstance(vec, list):
+            raise _bad_body(ctx, "no embedding")
+        vectors = [vec]
+        tokens = int(data.get("inputTextTokenCount") or 0)
+    else:
+        emb = data.get("embeddings")
+        if isinstance(emb, dict):  # response_type embeddings_by_type
+            emb = emb.get("float")
+        if not isinstance(emb, list):
+            raise _bad_body(ctx, "no embeddings")
+        vectors = emb
+    base64_out = ctx.client_headers.get(ENCODING_KEY) == "base64"
+    items = []
+    for i, v in enumerate(vectors):
+        value: Any = base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if base64_out else v
+        items.append({"object": "embedding", "index": i, "embedding": value})
+    return orjson.dumps({"object": "list", "data": items, "model": ctx.model,
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})

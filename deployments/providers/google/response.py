@@ -1,0 +1,342 @@
+"""Gemini responses, streams and errors -> OpenAI shapes.
+
+- `candidates[i]` -> `choices[i]`: text parts joined (thought parts skipped), `functionCall` parts
+  -> `tool_calls` (Gemini's `functionCall.id` when it sends one, else a stable `call_<hash>` of the
+  request id, choice and position, the same in streamed and whole answers), a part's
+  `thoughtSignature` -> `tool_calls[].extra_content.google.thought_signature`.
+- `finishReason`: STOP -> stop (tool_calls when the candidate called functions), MAX_TOKENS ->
+  length, SAFETY / RECITATION / BLOCKLIST / PROHIBITED_CONTENT / SPII / IMAGE_SAFETY -> content_filter
+  (HTTP 200 from Gemini: the choice keeps whatever text came before the block). A prompt blocked
+  by `promptFeedback.blockReason` (no candidates) is one choice with content null and
+  finish_reason content_filter. MALFORMED_FUNCTION_CALL (and UNEXPECTED_TOOL_CALL) is a 502
+  `upstream_bad_response`, never a silent "stop".
+- `usageMetadata`: prompt_tokens = promptTokenCount (+ toolUsePromptTokenCount), completion_tokens
+  = candidatesTokenCount + thoughtsTokenCount (OpenAI counts reasoning inside completion tokens),
+  prompt_tokens_details.cached_tokens = cachedContentTokenCount, completion_tokens_details.
+  reasoning_tokens = thoughtsTokenCount (Gemini omits zero counts; they are reported as 0).
+- Stream (`alt=sse`, events separated by CRLF CRLF): Gemini has no terminal event; the stream is
+  complete when every candidate has a finishReason (or the prompt was blocked). EOF before that
+  is a stream cut.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from serve_app import errors as E
+from serve_app.errors import UpstreamError
+
+from ..base import CallContext, require_json, stream_cut, upstream_error
+
+_FINISH = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter",
+    "LANGUAGE": "stop",
+    "OTHER": "stop",
+    "FINISH_REASON_UNSPECIFIED": "stop",
+}
+_MALFORMED = frozenset({"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS"})
+
+
+def tool_call_id(ctx: CallContext, choice: int, k: int) -> str:
+    digest = hashlib.sha256(f"{ctx.request_id}:{choice}:{k}".encode()).hexdigest()[:24]
+    return f"call_{digest}"
+
+
+def finish_reason(reason: str | None, called_tools: bool, provider: str) -> str:
+    if reason in _MALFORMED:
+        raise UpstreamError(502, f"provider {provider!r} produced an invalid function call ({reason})",
+                            provider=provider, code="upstream_bad_response", error_class=E.SERVER)
+    mapped = _FINISH.get(reason or "STOP", "stop")
+    if mapped == "stop" and called_tools:
+        return "tool_calls"
+    return mapped
+
+
+def usage(meta: Any) -> dict[str, Any] | None:
+    if not isinstance(meta, dict):
+        return None
+    prompt = int(meta.get("promptTokenCount") or 0) + int(meta.get("toolUsePromptTokenCount") or 0)
+    thoughts = int(meta.get("thoughtsTokenCount") or 0)
+    completion = int(meta.get("candidatesTokenCount") or 0) + thoughts
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": int(meta.get("totalTokenCount") or prompt + completion),
+        "prompt_tokens_details": {"cached_tokens": int(meta.get("cachedContentTokenCount") or 0)},
+        "completion_tokens_details": {"reasoning_tokens": thoughts},
+    }
+
+
+def _tool_call(part: dict[str, Any], ctx: CallContext, choice: int, k: int) -> dict[str, Any]:
+    fc = part["functionCall"]
+    call: dict[str, Any] = {
+        "id": fc.get("id") or tool_call_id(ctx, choice, k),
+        "type": "function",
+        "function": {"name": fc.get("name") or "", "arguments": orjson.dumps(fc.get("args") or {}).decode()},
+    }
+    sig = part.get("thoughtSignature") or fc.get("thoughtSignature")
+    if sig:
+        call["extra_content"] = {"google": {"thought_signature": sig}}
+    return call
+
+
+def _response_id(data: dict[str, Any], ctx: CallContext) -> str:
+    return "chatcmpl-" + str(data.get("responseId") or ctx.request_id)
+
+
+def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
+    data = require_json(payload, ctx.provider)
+    if not isinstance(data, dict):
+        raise UpstreamError(502, f"provider {ctx.provider!r} returned an unexpected body", provider=ctx.provider,
+                            code="upstream_bad_response", error_class=E.SERVER)
+    choices = []
+    for pos, cand in enumerate(data.get("candidates") or []):
+        index = int(cand.get("index", pos) or 0)
+        texts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        for part in (cand.get("content") or {}).get("parts") or []:
+            if part.get("thought"):
+                continue
+            if "functionCall" in part:
+                calls.append(_tool_call(part, ctx, index, len(calls)))
+            elif isinstance(part.get("text"), str):
+                texts.append(part["text"])
+        reason = finish_reason(cand.get("finishReason"), bool(calls), ctx.provider)
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
+                                   "refusal": None}
+        if reason == "content_filter" and not texts:
+            message["content"] = None
+        if calls:
+            message["tool_calls"] = calls
+        choices.append({"index": index, "message": message, "logprobs": None, "finish_reason": reason})
+    if not choices:
+        block = (data.get("promptFeedback") or {}).get("blockReason")
+        if not block:
+            raise UpstreamError(502, f"provider {ctx.provider!r} returned no candidates", provider=ctx.provider,
+                                code="upstream_bad_response", error_class=E.SERVER)
+        choices.append({"index": 0, "message": {"role": "assistant", "content": None, "refusal": None},
+                        "logprobs": None, "finish_reason": "content_filter"})
+    out: dict[str, Any] = {
+        "id": _response_id(data, ctx),
+        "object": "chat.completion",
+        "created": ctx.created,
+        "model": data.get("modelVersion") or ctx.model,
+        "choices": sorted(choices, key=lambda c: c["index"]),
+    }
+    u = usage(data.get("usageMetadata"))
+    if u:
+        out["usage"] = u
+    return orjson.dumps(out)
+
+
+class GeminiStream:
+    """`streamGenerateContent?alt=sse` events -> OpenAI chat.completion.chunk SSE."""
+
+    __slots__ = ("ctx", "usage", "_buf", "_id", "_model", "_open", "_finished", "_calls", "_blocked", "_seen")
+
+    def __init__(self, ctx: CallContext) -> None:
+        self.ctx = ctx
+        self.usage: dict[str, Any] | None = None
+        self._buf = b""
+        self._id: str | None = None
+        self._model: str | None = None
+        self._open: set[int] = set()  # choices that got their role delta
+        self._finished: set[int] = set()
+        self._calls: dict[int, int] = {}  # choice -> tool calls sent
+        self._blocked = False
+        self._seen = False
+
+    def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
+        obj = {"id": self._id, "object": "chat.completion.chunk", "created": self.ctx.created,
+               "model": self._model, "choices": choices}
+        if usage is not None:
+            obj["usage"] = usage
+        return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+    def _delta(self, index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return self._chunk([{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}])
+
+    def feed(self, chunk: bytes) -> bytes:
+        # Gemini separates events with CRLF CRLF; JSON never holds a raw CR, so dropping CRs is safe.
+        buf = self._buf + chunk.replace(b"\r", b"")
+        cut = buf.rfind(b"\n\n")
+        if cut < 0:
+            self._buf = buf
+            return b""
+        complete, self._buf = buf[:cut], buf[cut + 2:]
+        out: list[bytes] = []
+        for event in complete.split(b"\n\n"):
+            data = b"".join(line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:"))
+            if data:
+                self._event(data, out)
+        return b"".join(out)
+
+    def _event(self, data: bytes, out: list[bytes]) -> None:
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise stream_cut(self.ctx.provider, "an event that is not JSON") from None
+        if isinstance(obj, list) and obj:
+            obj = obj[0]
+        if not isinstance(obj, dict):
+            return
+        if "error" in obj:
+            err = obj["error"] if isinstance(obj["error"], dict) else {}
+            raise gemini_error(int(err.get("code") or 500), {}, data, self.ctx.provider)
+        if not self._seen:
+            self._seen = True
+            self._id = _response_id(obj, self.ctx)
+            self._model = obj.get("modelVersion") or self.ctx.model
+        u = usage(obj.get("usageMetadata"))
+        if u:
+            self.usage = u
+        cands = obj.get("candidates") or []
+        if not cands and (obj.get("promptFeedback") or {}).get("blockReason"):
+            self._blocked = True
+            if 0 not in self._open:
+                self._open.add(0)
+                out.append(self._delta(0, {"role": "assistant", "content": ""}))
+            out.append(self._delta(0, {}, "content_filter"))
+            self._finished.add(0)
+            return
+        for pos, cand in enumerate(cands):
+            index = int(cand.get("index", pos) or 0)
+            if index not in self._open:
+                self._open.add(index)
+                out.append(self._delta(index, {"role": "assistant", "content": ""}))
+            for part in (cand.get("content") or {}).get("parts") or []:
+                if part.get("thought"):
+                    continue
+                if "functionCall" in part:
+                    k = self._calls.get(index, 0)
+                    self._calls[index] = k + 1
+                    call = _tool_call(part, self.ctx, index, k)
+                    head: dict[str, Any] = {"index": k, "id": call["id"], "type": "function",
+                                            "function": {"name": call["function"]["name"], "arguments": ""}}
+                    if "extra_content" in call:
+                        head["extra_content"] = call["extra_content"]
+                    out.append(self._delta(index, {"tool_calls": [head]}))
+                    out.append(self._delta(index, {"tool_calls": [
+                        {"index": k, "function": {"arguments": call["function"]["arguments"]}}]}))
+                elif isinstance(part.get("text"), str) and part["text"]:
+                    out.append(self._delta(index, {"content": part["text"]}))
+            reason = cand.get("finishReason")
+            if reason and index not in self._finished:
+                mapped = finish_reason(reason, self._calls.get(index, 0) > 0, self.ctx.provider)
+                self._finished.add(index)
+                out.append(self._delta(index, {}, mapped))
+
+    def finish(self) -> bytes:
+        if self._buf.strip():
+            out: list[bytes] = []
+            data = b"".join(line[5:].strip() for line in self._buf.split(b"\n") if line.startswith(b"data:"))
+            self._buf = b""
+            if data:
+                self._event(data, out)
+            tail = b"".join(out)
+        else:
+            tail = b""
+        if not self._open or not self._open <= self._finished:
+            raise stream_cut(self.ctx.provider, "no finishReason")
+        if self.ctx.include_usage and self.usage:
+            tail += self._chunk([], self.usage)
+        return tail + b"data: [DONE]\n\n"
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+_AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED", "ACCESS_TOKEN_EXPIRED"})
+_CLASS_BY_STATUS = {
+    "RESOURCE_EXHAUSTED": E.RATE_LIMITED,
+    "UNAVAILABLE": E.OVERLOADED,
+    "DEADLINE_EXCEEDED": E.TIMEOUT,
+    "NOT_FOUND": E.NOT_FOUND,
+    "INTERNAL": E.SERVER,
+}
+_CONTEXT = ("exceeds the maximum number of tokens", "input token count", "too many tokens", "context length")
+
+
+def gemini_error(status: int, headers: Mapping[str, str], payload: bytes, provider: str) -> UpstreamError:
+    """`{"error": {"code", "message", "status", "details"}}` -> UpstreamError.
+
+    Gemini answers an invalid API key with 400 INVALID_ARGUMENT (reason API_KEY_INVALID): that is
+    an auth failure (502 upstream_auth_error), not the client's bad request. 429 carries its
+    retry delay in `details[RetryInfo].retryDelay` rather than a Retry-After header.
+    """
+    try:
+        data = orjson.loads(payload) if payload else {}
+    except orjson.JSONDecodeError:
+        data = {}
+    if isinstance(data, list) and data:
+        data = data[0]
+    err = data.get("error") if isinstance(data, dict) else None
+    err = err if isinstance(err, dict) else {}
+    message = str(err.get("message") or "")
+    gstatus = str(err.get("status") or "")
+    reasons, delay = set(), None
+    for d in err.get("details") or []:
+        if isinstance(d, dict):
+            if d.get("reason"):
+                reasons.add(str(d["reason"]))
+            if d.get("retryDelay"):
+                delay = str(d["retryDelay"]).rstrip("s")
+    if reasons & _AUTH_REASONS or gstatus in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        return upstream_error(401 if status not in (401, 403) else status, headers, b"", provider)
+    if delay and "retry-after" not in {k.lower() for k in headers}:
+        headers = {**headers, "retry-after": delay}
+    cls = _CLASS_BY_STATUS.get(gstatus)
+    lowered = message.lower()
+    if status == 400 and any(m in lowered for m in _CONTEXT):
+        cls = E.CONTEXT_LENGTH
+    return upstream_error(status, headers, b"", provider, message=message or None,
+                          code=gstatus.lower() or None, error_class=cls)
+
+
+# --- embeddings --------------------------------------------------------------------------------
+
+def embeddings_list(payload: bytes, ctx: CallContext, encoding: str | None) -> bytes:
+    data = require_json(payload, ctx.provider)
+    if isinstance(data, dict) and isinstance(data.get("embedding"), dict):
+        vectors = [data["embedding"].get("values") or []]
+    elif isinstance(data, dict) and isinstance(data.get("embeddings"), list):
+        vectors = [(e or {}).get("values") or [] for e in data["embeddings"]]
+    else:
+        raise UpstreamError(502, f"provider {ctx.provider!r} returned no embeddings", provider=ctx.provider,
+                            code="upstream_bad_response", error_class=E.SERVER)
+    items = [{"object": "embedding", "index": i, "embedding": encode_vector(v, encoding)}
+             for i, v in enumerate(vectors)]
+    # Gemini's embedding responses carry no token counts.
+    return orjson.dumps({"object": "list", "data": items, "model": ctx.model,
+                         "usage": {"prompt_tokens": 0, "total_tokens": 0}})
+
+
+# The client's `encoding_format` is needed again when the response is translated, and the adapter
+# is shared by concurrent calls: it rides on the call's own context (one dict per request) under a
+# key no client header can have set (the gateway copies only x-raygate-* names there).
+ENCODING_KEY = ":embedding-encoding"
+
+
+def remember_encoding(ctx: CallContext, body: dict[str, Any]) -> None:
+    if body.get("encoding_format") == "base64":
+        ctx.client_headers[ENCODING_KEY] = "base64"
+
+
+def encode_vector(values: list[float], encoding: str | None) -> list[float] | str:
+    if encoding == "base64":  # what the openai SDK asks for by default: little-endian float32
+        return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+    return values
