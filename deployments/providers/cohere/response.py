@@ -119,11 +119,14 @@ _FILTER = ("blocked input", "blocked output", "usage policy", "usage guidelines"
 
 def error_from_body(status: int, headers: Mapping[str, str], payload: bytes, provider: str) -> UpstreamError:
     """Cohere errors are `{"id": ..., "message": ...}`; 498 means an invalid API token (auth),
-    499 that the request was closed before Cohere answered."""
+    499 that the request was closed before Cohere answered, 501 that the model does not support
+    a requested feature (the client's request, not a server fault: a 400)."""
     if status == 498:
         status = 401
     elif status == 499:
         return upstream_error(502, headers, payload, provider, error_class=E.SERVER)
+    elif status == 501:
+        return upstream_error(400, headers, payload, provider, error_class=E.BAD_REQUEST)
     error_class = None
     if status in (400, 422):
         try:
