@@ -67,8 +67,10 @@ def serve(path: str, host: str | None, port: int | None, app_name: str) -> int:
 
             if local is None:
                 ray_serve.delete(app_name)
+            else:
+                ray_serve.shutdown()  # drains in-flight requests (RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S)
         except Exception:  # noqa: BLE001 - best effort on the way out
-            log.debug("serve.delete failed", exc_info=True)
+            log.debug("serve shutdown failed", exc_info=True)
         if local is not None:
             local.stop()
     return 0

@@ -66,14 +66,24 @@ class LocalCluster:
     process: subprocess.Popen[bytes]
     temp_dir: str
 
-    def stop(self, timeout: float = 60) -> None:
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM the head's process group; whatever is left after `timeout` is killed."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            _signal_group(self.process, signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+                pass
+        _signal_group(self.process, signal.SIGKILL)
+        if self.process.poll() is None:
+            self.process.wait(10)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def apply_flags() -> None:

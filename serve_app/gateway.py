@@ -75,7 +75,8 @@ class Gateway:
         self.providers = providers
         self.router = router
         self.metrics = metrics
-        self.executor = executor or Executor(providers)
+        self.executor = executor or Executor(providers, metrics, getattr(router, "circuits", None),
+                                             getattr(router, "stats", None))
         self.started_at = time.time()
         self.remote_stages: dict[str, Any] = {}  # name -> handle with ping(), for /ready
         self.admin_routes: dict[tuple[str, str], Any] = {}  # (method, path) -> async handler

@@ -86,6 +86,10 @@ class HttpApp:
         headers = _headers(scope)
         ctx = RequestContext(new_request_id(headers.get("x-request-id")), headers=headers)
         method, path = scope["method"], scope["path"]
+        root = scope.get("root_path")
+        if root and path.startswith(root):  # mounted under a route prefix (Serve apps side by side)
+            path = path[len(root):]
+            scope["path"] = path
         handler = self.routes.get((method, path))
         try:
             if handler is None:

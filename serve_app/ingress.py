@@ -67,23 +67,26 @@ class Ingress:
 
         self.config = resolve_config(config)
         self.gateway = assemble_gateway(self.config, provider_handles, router_handle, actor_sink())
-        self.app = HttpApp(self.gateway, self.config, on_shutdown=self.gateway.metrics.stop)
+        from deployments.router.circuit import circuit_actor
+
+        self.gateway.executor.circuits.attach(circuit_actor())  # breakers shared by every replica
+        self.http_app = HttpApp(self.gateway, self.config, on_shutdown=self.gateway.metrics.stop)
 
     def __serve_build_asgi_app__(self) -> HttpApp:
-        return self.app
+        return self.http_app
 
     # -- handle API (see client.py) ------------------------------------------------------------
     async def chat(self, body: dict[str, Any], api_key: str | None = None,
                    headers: dict[str, str] | None = None) -> dict[str, Any]:
         self.gateway.metrics.start()
-        ctx = _handle_context(self.app.auth, api_key, headers)
+        ctx = _handle_context(self.http_app.auth, api_key, headers)
         reply = await self.gateway.chat(dict(body, stream=False), ctx)
         return orjson.loads(reply.body)
 
     async def chat_stream(self, body: dict[str, Any], api_key: str | None = None,
                           headers: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
         self.gateway.metrics.start()
-        ctx = _handle_context(self.app.auth, api_key, headers)
+        ctx = _handle_context(self.http_app.auth, api_key, headers)
         reply = await self.gateway.chat_stream(dict(body, stream=True), ctx)
         pending = b""
         async for chunk in reply.chunks:
@@ -98,7 +101,7 @@ class Ingress:
     async def embeddings(self, body: dict[str, Any], api_key: str | None = None,
                          headers: dict[str, str] | None = None) -> dict[str, Any]:
         self.gateway.metrics.start()
-        ctx = _handle_context(self.app.auth, api_key, headers)
+        ctx = _handle_context(self.http_app.auth, api_key, headers)
         reply = await self.gateway.embeddings(dict(body), ctx)
         return orjson.loads(reply.body)
 

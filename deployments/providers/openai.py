@@ -81,14 +81,14 @@ class OpenAIAdapter(Adapter):
 
 
 _DONE = b"data: [DONE]"
-_USAGE_ONLY = b'"choices":[]'
 
 
 class OpenAIStreamRelay:
     """Relays OpenAI SSE bytes; holds back only a partial trailing event.
 
-    Fast path per upstream chunk: two substring scans. Events are split only when a chunk holds
-    the usage-only chunk or `[DONE]`.
+    Fast path per upstream chunk: three substring scans. Events are split only when a chunk
+    mentions usage (OpenAI sends `"usage":null` on every chunk once usage is requested), an
+    error, or `[DONE]`; JSON is parsed only for the event that carries a usage object.
     """
 
     __slots__ = ("provider", "keep_usage_chunk", "usage", "done", "errored", "_pending", "_sep", "_started")
@@ -115,8 +115,7 @@ class OpenAIStreamRelay:
             return b""
         cut += len(self._sep)
         complete, self._pending = data[:cut], data[cut:]
-        if _USAGE_ONLY not in complete and _DONE not in complete and b'"usage":{' not in complete \
-                and b'"error"' not in complete:
+        if b'"usage"' not in complete and _DONE not in complete and b'"error"' not in complete:
             return complete
         return self._inspect(complete)
 
@@ -129,7 +128,7 @@ class OpenAIStreamRelay:
                 self.done = True
                 out.append(event)
                 continue
-            if b'"usage":{' in event:
+            if b'"usage":{' in event or b'"usage": {' in event:
                 try:
                     parsed = orjson.loads(event[event.index(b"{"):])
                 except (ValueError, orjson.JSONDecodeError):
