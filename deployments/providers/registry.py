@@ -17,6 +17,13 @@ _MODULES: dict[str, str] = {
     "cohere": "deployments.providers.cohere",
     "google": "deployments.providers.google",
     "bedrock": "deployments.providers.bedrock",
+    "azure-openai": "deployments.providers.azure_openai",
+    "mistral": "deployments.providers.mistral",
+    "groq": "deployments.providers.groq",
+    "together": "deployments.providers.together",
+    "ollama": "deployments.providers.ollama",
+    "vllm": "deployments.providers.vllm",
+    "ray-serve": "deployments.providers.ray_serve",
 }
 
 

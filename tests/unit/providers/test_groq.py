@@ -1,0 +1,161 @@
+"""`groq` adapter: request goldens, n check, response / stream / error fixtures (no network, no Ray)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from deployments.providers import registry
+from deployments.providers.base import CallContext
+from serve_app import errors as E
+from serve_app.errors import GatewayError, UpstreamError
+from tests.support.mockservers.openai_like import assemble, parse_sse
+
+TYPE = "groq"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "providers" / TYPE
+REQUESTS = sorted((FIX / "requests").glob("*.json"))
+
+
+def make_adapter(**extra: Any):
+    spec = registry.get(TYPE)
+    assert spec is not None
+    return spec.adapter(spec.config_model.model_validate({"name": "groq", "type": TYPE, "api_key": "gsk-test", **extra}))
+
+
+def ctx(model: str = "llama-3.3-70b-versatile", include_usage: bool = False) -> CallContext:
+    return CallContext("groq", model, "req-1", include_usage=include_usage, created=1700000000)
+
+
+def stream(data: bytes, include_usage: bool = False, piece: int = 0) -> tuple[bytes, Any]:
+    tr = make_adapter().chat_stream(ctx(include_usage=include_usage))
+    step = piece or len(data)
+    out = b"".join(tr.feed(data[i:i + step]) for i in range(0, len(data), step))
+    return out + tr.finish(), tr
+
+
+def chunks_of(out: bytes) -> list[dict[str, Any]]:
+    events, done = parse_sse(out)
+    assert done
+    for ev in events:
+        ChatCompletionChunk.model_validate(ev)
+    return events
+
+
+def completion(name: str) -> dict[str, Any]:
+    out = orjson.loads(make_adapter().chat_response(200, (FIX / name).read_bytes(), ctx()))
+    ChatCompletion.model_validate(out)
+    return out
+
+
+@pytest.mark.parametrize("path", REQUESTS, ids=[p.stem for p in REQUESTS])
+def test_request_golden(path: Path) -> None:
+    case = orjson.loads(path.read_bytes())
+    req = make_adapter(**case["config"]).chat_request(copy.deepcopy(case["openai"]), ctx(case["model"]), case["stream"])
+    assert req.url == case["url"]
+    assert req.headers["authorization"] == "Bearer gsk-test"
+    assert orjson.loads(req.body) == case["upstream"]
+
+
+def test_n_above_one_is_a_clear_400() -> None:
+    with pytest.raises(GatewayError) as exc:
+        make_adapter().chat_request({"messages": [{"role": "user", "content": "hi"}], "n": 3}, ctx(), False)
+    assert exc.value.status == 400 and exc.value.param == "n"
+
+
+def test_embeddings_not_declared_by_groq_are_still_openai_shaped() -> None:
+    req = make_adapter(base_url="http://127.0.0.1:9/openai/v1").embeddings_request({"model": "e", "input": "x"}, ctx("e"))
+    assert req.url == "http://127.0.0.1:9/openai/v1/embeddings"
+
+
+def test_on_demand_service_tier_dropped_x_groq_kept() -> None:
+    raw = orjson.loads((FIX / "chat.json").read_bytes())
+    assert raw["service_tier"] == "on_demand"
+    with pytest.raises(Exception):  # what strict parsing does to Groq's raw body
+        ChatCompletion.model_validate(raw)
+    out = completion("chat.json")
+    assert "service_tier" not in out
+    assert out["x_groq"]["id"] == "req_01k09cscjye71b378wsrqtfc80"
+    assert out["usage"]["prompt_tokens_details"]["cached_tokens"] == 1536
+    assert out["usage"]["queue_time"] == pytest.approx(0.093751156)
+
+
+@pytest.mark.parametrize("name, names", [("tools.json", ["get_weather"]), ("parallel_tools.json", ["get_weather", "get_time"])])
+def test_tool_calls(name: str, names: list[str]) -> None:
+    out = completion(name)
+    assert [tc["function"]["name"] for tc in out["choices"][0]["message"]["tool_calls"]] == names
+    assert out["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_json_mode() -> None:
+    assert orjson.loads(completion("json_mode.json")["choices"][0]["message"]["content"]) == {"city": "Paris", "country": "France"}
+
+
+@pytest.mark.parametrize("piece", [1, 11, 0])
+def test_stream_usage_from_x_groq(piece: int) -> None:
+    out, tr = stream((FIX / "chat_stream.sse").read_bytes(), include_usage=True, piece=piece)
+    chunks = chunks_of(out)
+    merged = assemble(chunks)
+    assert merged["content"] == "The capital of France is Paris."
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 2078
+    assert chunks[-1]["usage"]["prompt_tokens_details"]["cached_tokens"] == 1536
+    assert "usage" not in chunks[-2]["x_groq"]
+    assert not any("service_tier" in c for c in chunks)
+    assert tr.usage["completion_tokens"] == 8
+
+
+def test_stream_usage_not_sent_unless_asked() -> None:
+    out, tr = stream((FIX / "chat_stream.sse").read_bytes())
+    assert not any(c.get("usage") for c in chunks_of(out))
+    assert tr.usage["prompt_tokens"] == 2070
+
+
+@pytest.mark.parametrize("name, names", [("tools_stream.sse", ["get_weather"]),
+                                         ("parallel_tools_stream.sse", ["get_weather", "get_time"])])
+def test_stream_tool_calls(name: str, names: list[str]) -> None:
+    merged = assemble(chunks_of(stream((FIX / name).read_bytes(), include_usage=True, piece=6)[0]))
+    assert [c["name"] for c in merged["tool_calls"]] == names
+    assert merged["finish_reason"] == "tool_calls"
+    assert merged["usage"]["total_tokens"] == 254
+
+
+def test_stream_json_mode() -> None:
+    assert orjson.loads(assemble(chunks_of(stream((FIX / "json_mode_stream.sse").read_bytes())[0]))["content"])["city"] == "Paris"
+
+
+def test_in_stream_error_event() -> None:
+    out, tr = stream((FIX / "stream_error.sse").read_bytes())
+    events, done = parse_sse(out)
+    assert not done
+    assert events[-1]["error"]["code"] == "tool_use_failed"
+    assert "failed_generation" not in events[-1]["error"]
+    assert tr.errored and tr.failure.status == 400 and tr.failure.error_class == E.BAD_REQUEST
+
+
+def test_stream_cut() -> None:
+    with pytest.raises(UpstreamError) as exc:
+        stream((FIX / "stream_cut.sse").read_bytes())
+    assert exc.value.error_class == E.STREAM_CUT
+
+
+@pytest.mark.parametrize("name, status, error_class, code", [
+    ("capacity", 503, E.OVERLOADED, "capacity_exceeded"),
+    ("rate_limit", 429, E.RATE_LIMITED, "rate_limit_exceeded"),
+    ("tool_use_failed", 400, E.BAD_REQUEST, "tool_use_failed"),
+    ("context_length", 400, E.CONTEXT_LENGTH, "context_length_exceeded"),
+    ("auth", 502, E.AUTH, "upstream_auth_error"),
+    ("not_found", 404, E.NOT_FOUND, "model_not_found"),
+    ("unavailable", 503, E.OVERLOADED, None),
+])
+def test_errors(name: str, status: int, error_class: str, code: str | None) -> None:
+    case = orjson.loads((FIX / "errors" / f"{name}.json").read_bytes())
+    err = make_adapter().error(case["status"], case.get("headers", {}), orjson.dumps(case["body"]), ctx())
+    assert (err.status, err.error_class, err.code) == (status, error_class, code)
+    if name == "capacity":
+        assert err.retryable and err.type == "service_unavailable_error"
+    if name == "rate_limit":
+        assert err.retry_after == 7 and err.type == "rate_limit_error"  # Groq's type "tokens" is not OpenAI's
