@@ -112,7 +112,7 @@ _STREAM_EXCEPTION_STATUS = {
 class BedrockStream:
     """ConverseStream binary event stream -> OpenAI chat.completion.chunk SSE."""
 
-    __slots__ = ("ctx", "usage", "_decoder", "_head", "_opened", "_tools", "_stopped")
+    __slots__ = ("ctx", "usage", "_decoder", "_head", "_opened", "_tools", "_stopped", "_error")
 
     def __init__(self, ctx: CallContext) -> None:
         self.ctx = ctx
@@ -124,6 +124,7 @@ class BedrockStream:
         self._opened = False
         self._tools: dict[int, int] = {}  # contentBlockIndex -> tool call index
         self._stopped = False
+        self._error: UpstreamError | None = None  # raised on the next call, after the deltas before it
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -135,13 +136,20 @@ class BedrockStream:
             out.append(self._chunk({"role": "assistant", "content": ""}))
 
     def feed(self, chunk: bytes) -> bytes:
+        if self._error is not None:
+            raise self._error
         try:
             messages = self._decoder.feed(chunk)
         except EventStreamError as exc:
             raise stream_cut(self.ctx.provider, str(exc)) from None
         out: list[bytes] = []
-        for msg in messages:
-            self._message(msg.headers, msg.payload, out)
+        try:
+            for msg in messages:
+                self._message(msg.headers, msg.payload, out)
+        except UpstreamError as exc:
+            if not out:
+                raise
+            self._error = exc  # deliver what came before the failure first
         return b"".join(out)
 
     def _message(self, headers: dict[str, Any], payload: bytes, out: list[bytes]) -> None:
@@ -191,6 +199,8 @@ class BedrockStream:
                 out.append(self._head + b',"choices":[],"usage":' + orjson.dumps(self.usage) + b"}\n\n")
 
     def finish(self) -> bytes:
+        if self._error is not None:
+            raise self._error
         if self._decoder.pending:
             raise stream_cut(self.ctx.provider, f"{self._decoder.pending} bytes of an unfinished event")
         if not self._stopped:

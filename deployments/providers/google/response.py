@@ -147,7 +147,8 @@ def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
 class GeminiStream:
     """`streamGenerateContent?alt=sse` events -> OpenAI chat.completion.chunk SSE."""
 
-    __slots__ = ("ctx", "usage", "_buf", "_id", "_model", "_open", "_finished", "_calls", "_blocked", "_seen")
+    __slots__ = ("ctx", "usage", "_buf", "_id", "_model", "_open", "_finished", "_calls", "_blocked", "_seen",
+                 "_error")
 
     def __init__(self, ctx: CallContext) -> None:
         self.ctx = ctx
@@ -160,6 +161,7 @@ class GeminiStream:
         self._calls: dict[int, int] = {}  # choice -> tool calls sent
         self._blocked = False
         self._seen = False
+        self._error: UpstreamError | None = None  # raised on the next call, after the deltas before it
 
     def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
         obj = {"id": self._id, "object": "chat.completion.chunk", "created": self.ctx.created,
@@ -172,6 +174,8 @@ class GeminiStream:
         return self._chunk([{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}])
 
     def feed(self, chunk: bytes) -> bytes:
+        if self._error is not None:
+            raise self._error
         # Gemini separates events with CRLF CRLF; JSON never holds a raw CR, so dropping CRs is safe.
         buf = self._buf + chunk.replace(b"\r", b"")
         cut = buf.rfind(b"\n\n")
@@ -180,10 +184,15 @@ class GeminiStream:
             return b""
         complete, self._buf = buf[:cut], buf[cut + 2:]
         out: list[bytes] = []
-        for event in complete.split(b"\n\n"):
-            data = b"".join(line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:"))
-            if data:
-                self._event(data, out)
+        try:
+            for event in complete.split(b"\n\n"):
+                data = b"".join(line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:"))
+                if data:
+                    self._event(data, out)
+        except UpstreamError as exc:
+            if not out:
+                raise
+            self._error = exc  # deliver what came before the failure first
         return b"".join(out)
 
     def _event(self, data: bytes, out: list[bytes]) -> None:
@@ -242,6 +251,8 @@ class GeminiStream:
                 out.append(self._delta(index, {}, mapped))
 
     def finish(self) -> bytes:
+        if self._error is not None:
+            raise self._error
         if self._buf.strip():
             out: list[bytes] = []
             data = b"".join(line[5:].strip() for line in self._buf.split(b"\n") if line.startswith(b"data:"))
