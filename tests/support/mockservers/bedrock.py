@@ -39,6 +39,7 @@ ACCESS_KEY = "AKIDRAYGATETEST0001"
 SECRET_KEY = "raygate/test+secret/0123456789abcdefghij"
 REGION = "us-east-1"
 API_KEY = "ABSKraygate-test-bedrock-api-key"
+RAW_PATHS = web.AppKey("raw_paths", list)  # request targets exactly as received (RecordedRequest.path is decoded)
 _AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
                    r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$")
 
@@ -157,6 +158,7 @@ def make_app(*, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, regi
 
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        raw_paths.append(request.raw_path)
         segments = request.raw_path.split("?", 1)[0].split("/")
         if len(segments) != 4 or segments[1] != "model" or request.method != "POST":
             return _aws_error(404, "UnknownOperationException", "Unknown operation", "com.amazon.coral.service")
@@ -167,7 +169,8 @@ def make_app(*, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, regi
         name = scenario(model_id)
         if name.startswith("error-"):
             case = load_json(PROVIDER, "errors", f"{name[6:]}.json")
-            return json_response(case["status"], case["body"], case["headers"])
+            headers = {k: v for k, v in case["headers"].items() if k.lower() != "content-type"}
+            return json_response(case["status"], case["body"], headers)
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -190,7 +193,9 @@ def make_app(*, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, regi
         return await stream_bytes(request, path.read_bytes(), content_type="application/vnd.amazon.eventstream",
                                   piece=piece)
 
+    raw_paths: list[str] = []
     app = web.Application()
+    app[RAW_PATHS] = raw_paths
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 
