@@ -14,13 +14,14 @@ Serve deployment named `EchoLLM` (integration tests deploy it). Two protocols:
 
 The reply echoes the last user message ("Echo: ..."); with `tools` (and `tool_choice` not "none")
 and "weather" in the message it calls the first tool instead; "error:<status>" answers an error;
-"cut" streams two chunks and raises (a replica failing mid-stream).
+"cut" streams three chunks and raises (a replica failing mid-stream).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import pickle
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -143,7 +144,7 @@ class EchoLLM:
         for n, c in enumerate(self._chunks(body)):
             if self.chunk_delay_s:
                 await asyncio.sleep(self.chunk_delay_s)
-            if cut and n == 2:
+            if cut and n == 3:
                 raise RuntimeError("replica lost its engine mid-stream")
             yield "data: " + orjson.dumps(c).decode() + "\n\n"
         yield "data: [DONE]\n\n"
@@ -193,6 +194,68 @@ class EchoLLM:
         yield _Response.model_validate(self._embeddings(_as_dict(request)))
 
 
+# --- a fake DeploymentHandle over a plain instance (unit and in-process conformance tests) ---------------
+# What the `ray-serve` transport relies on, as Serve does it: `.options(stream=True)`, `.<method>.remote(x)`
+# returning an awaitable (unary) or an async iterator with `.cancel()` (streaming), arguments and results
+# crossing by pickle, and Serve's TypeErrors when a generator method is called unary or a plain method
+# with stream=True.
+
+
+class FakeGen:
+    def __init__(self, agen: Any) -> None:
+        self._agen = agen
+        self.cancelled = False
+
+    def __aiter__(self) -> FakeGen:
+        return self
+
+    async def __anext__(self) -> Any:
+        if not hasattr(self._agen, "__anext__"):
+            raise TypeError("Called method 'chat' with `handle.options(stream=True)` but it did not return a generator.")
+        item = await self._agen.__anext__()
+        return pickle.loads(pickle.dumps(item))
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class FakeHandle:
+    def __init__(self, target: Any, stream: bool = False, log: list[tuple[str, bool]] | None = None) -> None:
+        self.target, self.stream = target, stream
+        self.log = log if log is not None else []
+        self.gens: list[FakeGen] = []
+
+    def options(self, stream: bool = False) -> FakeHandle:
+        h = FakeHandle(self.target, stream, self.log)
+        h.gens = self.gens
+        return h
+
+    def __getattr__(self, name: str) -> Any:
+        handle = self
+
+        class Method:
+            def remote(self, payload: Any) -> Any:
+                payload = pickle.loads(pickle.dumps(payload))
+                handle.log.append((name, handle.stream))
+                result = getattr(handle.target, name)(payload)
+                if handle.stream:
+                    gen = FakeGen(result)
+                    handle.gens.append(gen)
+                    return gen
+                return _unary(name, result)
+
+        return Method()
+
+
+async def _unary(name: str, result: Any) -> Any:
+    if asyncio.iscoroutine(result):
+        result = await result
+    if hasattr(result, "__anext__"):
+        raise TypeError(f"Method '{name}' returned a generator. You must use `handle.options(stream=True)` to call "
+                        "generators on a deployment.")
+    return pickle.loads(pickle.dumps(result))
+
+
 def build_app(model_id: str = "echo-1", name: str = "EchoLLM", chunk_delay_s: float = 0.0) -> Any:
     """The stub as a Serve application: `serve.run(build_app(), name="stub-llm")`."""
     from ray import serve
@@ -201,4 +264,4 @@ def build_app(model_id: str = "echo-1", name: str = "EchoLLM", chunk_delay_s: fl
         model_id, chunk_delay_s)
 
 
-__all__ = ["EchoLLM", "ErrorResponse", "StubChatRequest", "build_app"]
+__all__ = ["EchoLLM", "ErrorResponse", "FakeHandle", "StubChatRequest", "build_app"]

@@ -94,6 +94,8 @@ class OllamaMock:
             return error_fixture(FOLDER, name[6:])
         if body.get("stream", True):
             path = FIXTURES / FOLDER / f"{name}_stream.ndjson"
+            if not path.exists():  # stream-only transcripts: stream_cut.ndjson, stream_error.ndjson
+                path = FIXTURES / FOLDER / f"{name}.ndjson"
             if not path.exists():
                 return json_response(404, {"error": f"mock: no fixture {path.name}"})
             return await stream_bytes(request, path.read_bytes(), content_type="application/x-ndjson",

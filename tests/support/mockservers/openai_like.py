@@ -5,8 +5,8 @@ API rejects (422/400, so a gateway that forgets to translate fails the test), an
 folder it replays from tests/fixtures/providers/<type>/.
 
 What it answers is chosen by the last user message: a fixture name (`chat`, `tools`,
-`parallel_tools`, `json_mode`, `model_length`, ...) picks `<name>.json`, or `<name>_stream.sse` when
-the request streams; `error:<name>` replays `errors/<name>.json` (`{"status", "headers", "body"}`
+`parallel_tools`, `json_mode`, `model_length`, ...) picks `<name>.json`, or `<name>_stream.sse` (else
+`<name>.sse`) when the request streams; `error:<name>` replays `errors/<name>.json` (`{"status", "headers", "body"}`
 or `"body_text"`); anything else is `chat`. Streams are written in 13-byte pieces, so events arrive
 cut at arbitrary points.
 
@@ -16,7 +16,9 @@ Also here: `parse_sse` / `assemble` for tests that read OpenAI SSE output.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import base64
+import struct
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -32,11 +34,11 @@ class Flavour:
     auth: str  # "api-key" | "bearer" | "optional-bearer"
     rejected_fields: frozenset[str] = frozenset()
     tool_call_id: re.Pattern[str] | None = None  # ids the API accepts in tool messages
-    extra: dict[str, Any] = field(default_factory=dict)
+    base64_embeddings: bool = False  # honours `encoding_format: "base64"` (else always floats)
 
 
 FLAVOURS: dict[str, Flavour] = {
-    "azure-openai": Flavour("azure-openai", "", "api-key"),
+    "azure-openai": Flavour("azure-openai", "", "api-key", base64_embeddings=True),
     # Mistral rejects OpenAI-only fields (extra inputs are not permitted) and non-Mistral tool-call ids.
     "mistral": Flavour("mistral", "/v1", "bearer",
                        frozenset({"seed", "user", "stream_options", "max_completion_tokens", "store", "metadata",
@@ -44,7 +46,7 @@ FLAVOURS: dict[str, Flavour] = {
                        re.compile(r"^[A-Za-z0-9]{9}$")),
     "groq": Flavour("groq", "/openai/v1", "bearer", frozenset({"store", "metadata", "stream_options"})),
     "together": Flavour("together", "/v1", "bearer", frozenset({"stream_options"})),
-    "vllm": Flavour("vllm", "/v1", "optional-bearer"),
+    "vllm": Flavour("vllm", "/v1", "optional-bearer", base64_embeddings=True),
     "ollama-openai": Flavour("ollama/openai", "/v1", "optional-bearer"),
 }
 
@@ -168,6 +170,8 @@ class OpenAILikeMock:
         folder = FIXTURES / self.flavour.fixtures
         if body.get("stream"):
             path = folder / f"{name}_stream.sse"
+            if not path.exists():  # stream-only transcripts: stream_cut.sse, stream_error.sse
+                path = folder / f"{name}.sse"
             if not path.exists():
                 return json_response(404, {"error": {"message": f"mock: no fixture {path.name}"}})
             return await stream_bytes(request, path.read_bytes(), piece=self.piece)
@@ -183,7 +187,12 @@ class OpenAILikeMock:
             return failure
         if isinstance(body, dict) and isinstance(body.get("input"), str) and body["input"].startswith("error:"):
             return error_fixture(self.flavour.fixtures, body["input"][6:])
-        return json_response(200, (FIXTURES / self.flavour.fixtures / "embeddings.json").read_bytes())
+        data = orjson.loads((FIXTURES / self.flavour.fixtures / "embeddings.json").read_bytes())
+        if self.flavour.base64_embeddings and isinstance(body, dict) and body.get("encoding_format") == "base64":
+            for item in data["data"]:
+                vec = item["embedding"]
+                item["embedding"] = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode()
+        return json_response(200, data)
 
 
 # --- reading OpenAI SSE output in tests --------------------------------------------------------------
@@ -237,4 +246,42 @@ def assemble(chunks: list[dict[str, Any]]) -> dict[str, Any]:
             "finish_reason": finish, "usage": usage}
 
 
-__all__ = ["FLAVOURS", "OpenAILikeMock", "assemble", "error_fixture", "parse_sse", "scenario"]
+def collect_sdk_stream(stream: Any) -> dict[str, Any]:
+    """Read an `openai` SDK stream (ChatCompletionChunk objects) the way a client does, checking the
+    OpenAI stream contract on the way: the role once, in the first chunk; one id; tool-call id and
+    name once per index; usage only on a final chunk with no choices."""
+    content, calls, finish, usage, ids, roles = "", {}, None, None, set(), []
+    first = True
+    for chunk in stream:
+        ids.add(chunk.id)
+        assert chunk.object == "chat.completion.chunk"
+        if chunk.usage is not None:
+            assert chunk.choices == [], "usage rides on its own chunk"
+            usage = chunk.usage
+            continue
+        assert chunk.choices, "a chunk without choices breaks clients that read choices[0]"
+        for choice in chunk.choices:
+            delta = choice.delta
+            if delta.role:
+                roles.append(delta.role)
+            if first:
+                assert delta.role == "assistant", "the first delta carries the role"
+            content += delta.content or ""
+            for tc in delta.tool_calls or []:
+                call = calls.setdefault(tc.index, {"id": None, "type": None, "name": None, "arguments": ""})
+                if tc.id:
+                    assert call["id"] is None, "a tool call id is sent once"
+                    call["id"], call["type"] = tc.id, tc.type
+                if tc.function and tc.function.name:
+                    assert call["name"] is None, "a tool call name is sent once"
+                    call["name"] = tc.function.name
+                if tc.function and tc.function.arguments:
+                    call["arguments"] += tc.function.arguments
+            if choice.finish_reason:
+                finish = choice.finish_reason
+        first = False
+    return {"content": content, "tool_calls": [calls[i] for i in sorted(calls)], "finish": finish,
+            "usage": usage, "ids": ids, "roles": roles}
+
+
+__all__ = ["FLAVOURS", "OpenAILikeMock", "assemble", "collect_sdk_stream", "error_fixture", "parse_sse", "scenario"]

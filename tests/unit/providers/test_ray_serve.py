@@ -1,15 +1,14 @@
 """`ray-serve` provider: adapter, and the transport's normalisation through a fake handle (no Ray).
 
-The fake handle behaves like Serve's for what the transport relies on: `.options(stream=True)`,
-`.<method>.remote(x)` returning an awaitable (unary) or an async iterator with `.cancel()`
-(streaming), arguments crossing by pickle, and Serve's TypeErrors when a generator method is called
-unary or a plain method is called with stream=True.
+The fake handle (tests/support/ray_serve_llm_stub.py) behaves like Serve's for what the transport
+relies on: `.options(stream=True)`, `.<method>.remote(x)` returning an awaitable (unary) or an async
+iterator with `.cancel()` (streaming), arguments crossing by pickle, and Serve's TypeErrors when a
+generator method is called unary or a plain method is called with stream=True.
 """
 
 from __future__ import annotations
 
 import asyncio
-import pickle
 from typing import Any
 
 import orjson
@@ -24,66 +23,9 @@ from deployments.providers.stage import Provider
 from serve_app import errors as E
 from serve_app.errors import GatewayError, UpstreamError
 from tests.support.mockservers.openai_like import assemble, parse_sse
-from tests.support.ray_serve_llm_stub import EchoLLM, ErrorResponse
+from tests.support.ray_serve_llm_stub import EchoLLM, ErrorResponse, FakeHandle
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
-
-
-# --- a fake DeploymentHandle -------------------------------------------------------------------------
-
-class FakeGen:
-    def __init__(self, agen: Any) -> None:
-        self._agen = agen
-        self.cancelled = False
-
-    def __aiter__(self) -> FakeGen:
-        return self
-
-    async def __anext__(self) -> Any:
-        if not hasattr(self._agen, "__anext__"):
-            raise TypeError("Called method 'chat' with `handle.options(stream=True)` but it did not return a generator.")
-        item = await self._agen.__anext__()
-        return pickle.loads(pickle.dumps(item))
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-class FakeHandle:
-    def __init__(self, target: Any, stream: bool = False, log: list[tuple[str, bool]] | None = None) -> None:
-        self.target, self.stream = target, stream
-        self.log = log if log is not None else []
-        self.gens: list[FakeGen] = []
-
-    def options(self, stream: bool = False) -> FakeHandle:
-        h = FakeHandle(self.target, stream, self.log)
-        h.gens = self.gens
-        return h
-
-    def __getattr__(self, name: str) -> Any:
-        handle = self
-
-        class Method:
-            def remote(self, payload: Any) -> Any:
-                payload = pickle.loads(pickle.dumps(payload))
-                handle.log.append((name, handle.stream))
-                result = getattr(handle.target, name)(payload)
-                if handle.stream:
-                    gen = FakeGen(result)
-                    handle.gens.append(gen)
-                    return gen
-                return _unary(name, result)
-
-        return Method()
-
-
-async def _unary(name: str, result: Any) -> Any:
-    if asyncio.iscoroutine(result):
-        result = await result
-    if hasattr(result, "__anext__"):
-        raise TypeError(f"Method '{name}' returned a generator. You must use `handle.options(stream=True)` to call "
-                        "generators on a deployment.")
-    return pickle.loads(pickle.dumps(result))
 
 
 def provider(handle_target: Any = None, *, handle: Any = None, **extra: Any) -> tuple[Provider, FakeHandle, list[int]]:
