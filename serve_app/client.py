@@ -27,12 +27,26 @@ from .errors import GatewayError
 __all__ = ["GatewayError", "RaygateClient"]
 
 
+def _in_event_loop() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class RaygateClient:
     def __init__(self, app_name: str = "raygate", api_key: str | None = None,
                  headers: dict[str, str] | None = None) -> None:
         from ray import serve
 
         self._handle = serve.get_app_handle(app_name)
+        if not _in_event_loop() and not self._handle.is_initialized:
+            # Serve's throughput mode runs a handle's router on the caller's loop; a plain
+            # (synchronous) driver has none, so give the router its own.
+            self._handle._init(_run_router_in_separate_loop=True)
         self._stream = self._handle.options(stream=True)
         self.api_key = api_key if api_key is not None else os.environ.get("RAYGATE_API_KEY")
         self.headers = headers or {}
