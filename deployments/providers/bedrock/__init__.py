@@ -22,6 +22,7 @@ API key set as `api_key` is sent as a bearer token instead of signing. Signing i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -115,7 +116,7 @@ class BedrockAdapter(Adapter):
 
         creds = self.credentials().get_frozen_credentials()
         request = AWSRequest(method="POST", url=url, data=body, headers=headers)
-        _ClockedSigV4(creds, SIGNING_NAME, self.region, self.clock).add_auth(request)
+        _signer_class()(creds, SIGNING_NAME, self.region, self.clock).add_auth(request)
         return UpstreamRequest("POST", url, dict(request.headers.items()), body)
 
     # -- chat ----------------------------------------------------------------------------------
@@ -144,17 +145,20 @@ class BedrockAdapter(Adapter):
         return bedrock_error(status, headers, payload, ctx.provider)
 
 
+@functools.cache
 def _signer_class() -> type:
+    """SigV4Auth taking its time from an injectable clock (botocore reads the wall clock itself).
+
+    Built on first use so that configs without a bedrock provider never import botocore.
+    """
     from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 
     class ClockedSigV4(SigV4Auth):
-        """SigV4Auth with the time taken from an injectable clock (botocore reads the wall clock)."""
-
         def __init__(self, credentials: Any, service: str, region: str, clock: Callable[[], dt.datetime]) -> None:
             super().__init__(credentials, service, region)
             self._clock = clock
 
-        def add_auth(self, request: Any) -> None:
+        def add_auth(self, request: Any) -> None:  # SigV4Auth.add_auth with the clock swapped in
             request.context["timestamp"] = self._clock().strftime(SIGV4_TIMESTAMP)
             self._modify_request_before_signing(request)
             canonical = self.canonical_request(request)
@@ -162,17 +166,6 @@ def _signer_class() -> type:
             self._inject_signature_to_request(request, signature)
 
     return ClockedSigV4
-
-
-class _ClockedSigV4:
-    """Builds the botocore signer lazily, so configs without bedrock never import botocore."""
-
-    _cls: type | None = None
-
-    def __new__(cls, *args: Any) -> Any:
-        if cls._cls is None:
-            cls._cls = _signer_class()
-        return cls._cls(*args)
 
 
 SPEC = ProviderSpec(config_model=BedrockConfig, adapter=BedrockAdapter)

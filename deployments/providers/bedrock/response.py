@@ -243,15 +243,9 @@ def _error_type(headers: Mapping[str, str], data: Any) -> str:
 def _classify(name: str, status: int, message: str, headers: Mapping[str, str], provider: str) -> UpstreamError:
     if name in _AUTH or status in (401, 403):
         return upstream_error(403, headers, b"", provider)
-    mapped = _BY_TYPE.get(name)
-    if mapped:
-        st, cls, code = mapped
-    else:
-        st, cls, code = status, None, (name or None)
-    if st == 400 or name == "ValidationException":
-        st, code = 400, "ValidationException" if name == "ValidationException" else code
-        if any(m in message.lower() for m in _CONTEXT):
-            cls = E.CONTEXT_LENGTH
+    st, cls, code = _BY_TYPE.get(name) or (status, None, name or None)
+    if st == 400 and any(m in message.lower() for m in _CONTEXT):
+        cls = E.CONTEXT_LENGTH  # upstream_error then sets code context_length_exceeded
     return upstream_error(st, headers, b"", provider, message=message or None, code=code, error_class=cls)
 
 

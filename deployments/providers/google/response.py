@@ -117,10 +117,8 @@ def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
             elif isinstance(part.get("text"), str):
                 texts.append(part["text"])
         reason = finish_reason(cand.get("finishReason"), bool(calls), ctx.provider)
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
-                                   "refusal": None}
-        if reason == "content_filter" and not texts:
-            message["content"] = None
+        content = "".join(texts) if texts else (None if calls or reason == "content_filter" else "")
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
         if calls:
             message["tool_calls"] = calls
         choices.append({"index": index, "message": message, "logprobs": None, "finish_reason": reason})
