@@ -29,9 +29,9 @@ from .lexicon import (ACTIONS, ALIASES, AMBIGUOUS, FLIP_PAIRS, FLIP_PREFIXES, GA
                       NEG_PREPOSITIONS, NEGATIONS, NUMBER_WORDS, ORDINALS, PHRASES, ROMAN, SCALE_WORDS,
                       STOPWORDS)
 
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#]*(?:[.'’\-][A-Za-z0-9+#]+)*\+*|[$€£%]|[=<>!&|^~*/]+")
+_TOKEN = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|[A-Za-z0-9][A-Za-z0-9+#]*(?:[.'’\-][A-Za-z0-9+#]+)*\+*|[$€£%]|[=<>!&|^~*/]+")
 # "4GB" -> "4 GB", "2-minute" -> "2 minute": the number is compared as a number, the unit as a word.
-_DIGIT_UNIT = re.compile(r"(\d)(?:-(?=[A-Za-z])|(?=(?:gb|mb|kb|tb|km|kg|cm|mm|ml|lbs?|oz|ft|px|ms|hrs?|mins?|"
+_DIGIT_UNIT = re.compile(r"\b(\d+(?:\.\d+)?)(?:-(?=[A-Za-z])|(?=(?:gb|mb|kb|tb|km|kg|cm|mm|ml|lbs?|oz|ft|px|ms|hrs?|mins?|"
                          r"k|m|g|s|h|x|st|nd|rd|th|am|pm)\b))", re.I)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _QUOTED = re.compile(r"[\"“”„]([^\"“”„]{2,80})[\"“”„]")
@@ -74,7 +74,7 @@ def _num(s: str) -> str:
 
 
 def _numbers(tokens: list[str], lowered: list[str], text: str) -> set[str]:
-    found = {_num(m) for m in _NUMBER.findall(text)}
+    found = {_num(t) for t in tokens if _NUMBER.fullmatch(t)}  # "k8s", "ec2" are names, not numbers
     value = 0.0
     current = 0.0
     in_number = False
@@ -110,6 +110,14 @@ def _numbers(tokens: list[str], lowered: list[str], text: str) -> set[str]:
         found.add(_num(_fmt(value + current)))
     found.discard("1")
     return found
+
+
+def _singular(w: str) -> str:
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+        return w[:-1]
+    return w
 
 
 def _fmt(v: float) -> str:
@@ -178,6 +186,7 @@ def features(text: str) -> Features:
         if special or acronym or mixed or (tok[:1].isupper() and not initial):
             entities.add(ALIASES.get(low, low))
             terms.add(ALIASES.get(low, low))
+    terms |= {_singular(t) for t in terms}
     quoted = tuple(q.strip().lower() for q in _QUOTED.findall(text))
     groups: dict[str, set[int]] = {}
     for w in words:
@@ -269,10 +278,10 @@ def check(q: Features, c: Features) -> str | None:
     if q.negated != c.negated or q.neg_prep != c.neg_prep:
         return "negation"
     for e in q.entities:
-        if e not in c.terms:
+        if e not in c.terms and _singular(e) not in c.terms:
             return "entity"
     for e in c.entities:
-        if e not in q.terms:
+        if e not in q.terms and _singular(e) not in q.terms:
             return "entity"
     for phrase in q.quoted:
         if phrase not in c.lowered and phrase not in c.quoted:
@@ -282,7 +291,9 @@ def check(q: Features, c: Features) -> str | None:
             return "quoted"
     for group, values in q.groups.items():
         other = c.groups.get(group)
-        if other is not None and not (other & values):
+        if other is None or other == values:
+            continue
+        if group.endswith("_unit") or group == "currency" or not (other & values):  # units must match exactly
             return f"contrast:{group}"
     if q.action is not None and c.action is not None and q.action != c.action:
         return "action"

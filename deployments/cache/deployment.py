@@ -1,0 +1,95 @@
+"""`SemanticCache`: the semantic stage as its own Serve deployment (holds the embedding model).
+
+Bound by serve_app/builder.py only when semantic caching can be used (cache.mode semantic, or a
+strategy/target asks for it) and `cache.semantic_placement` is `deployment`. Concurrent embedding
+calls from all ingress replicas are batched with `serve.batch` (up to `max_batch_size`, waiting at
+most `batch_wait_timeout_s`); the model runs in a worker thread so the replica keeps accepting
+calls while a batch is encoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import numpy as np
+from ray import serve
+
+from .config import CacheConfig
+from .stage import Match, SemanticStage
+
+
+class SemanticCache:
+    def __init__(self, cache_config: dict[str, Any] | CacheConfig) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from .embedder import shared_embedder
+        from .store import RedisStore
+
+        cfg = cache_config if isinstance(cache_config, CacheConfig) else CacheConfig.model_validate(cache_config)
+        self.config = cfg
+        self.embedder = shared_embedder(cfg.embedding_model, cfg.embed_threads)
+        self._embed_batch.set_max_batch_size(cfg.max_batch_size)
+        self._embed_batch.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
+        store = RedisStore(cfg.url, cfg.prefix, cfg.max_size) if cfg.backend == "redis" else None
+        self.stage = SemanticStage(cfg, self._embed_one, store, dim=self.embedder.dim)
+        self.batches = 0
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    async def _embed_batch(self, texts: list[str]) -> list[np.ndarray]:
+        self.batches += 1
+        vecs = await asyncio.to_thread(self.embedder.encode, texts)
+        return list(vecs)
+
+    async def _embed_one(self, text: str) -> np.ndarray:
+        return await self._embed_batch(text)
+
+    async def lookup(self, ns: str, scope: str, text: str, threshold: float | None = None,
+                     now: float | None = None, verify: bool | None = None) -> list[Match]:
+        return await self.stage.lookup(ns, scope, text, threshold, now, verify)
+
+    async def insert(self, ns: str, scope: str, key: str, text: str, expires: float) -> bool:
+        return await self.stage.insert(ns, scope, key, text, expires)
+
+    async def remove(self, ns: str, keys: list[str]) -> int:
+        return await self.stage.remove(ns, keys)
+
+    async def clear(self, ns: str) -> int:
+        return await self.stage.clear(ns)
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        """Embeddings through the same batching path (benchmarks)."""
+        vecs = await asyncio.gather(*(self._embed_one(t) for t in texts))
+        return [v.tolist() for v in vecs]
+
+    async def stats(self) -> dict[str, Any]:
+        out = await self.stage.stats()
+        out["embed_batches"] = self.batches
+        out["embedded_texts"] = self.embedder.texts
+        return out
+
+    async def ping(self) -> bool:
+        await self.stage.ready()
+        return True
+
+
+def semantic_cache_app(cfg: Any, base_options: dict[str, Any]) -> Any:
+    """Bind the SemanticCache deployment when semantic caching can be used; None otherwise.
+
+    Called by serve_app/builder.py. With the memory backend there is one replica (each ingress
+    replica's vectors must live in one index); with redis, `cache.semantic_replicas` replicas that
+    keep their indexes in sync through Redis. CPU reserved: `cache.semantic_num_cpus` (default 0).
+    """
+    from .config import semantic_wanted
+
+    cache = cfg.cache
+    if not semantic_wanted(cfg) or cache.semantic_placement != "deployment":
+        return None
+    options = dict(base_options)
+    options["num_replicas"] = cache.semantic_replicas if cache.backend == "redis" else 1
+    options["ray_actor_options"] = {**options.get("ray_actor_options", {}), "num_cpus": cache.semantic_num_cpus,
+                                    "runtime_env": {"env_vars": {"HF_HUB_OFFLINE": "1",
+                                                                 "TRANSFORMERS_OFFLINE": "1",
+                                                                 "TOKENIZERS_PARALLELISM": "false"}}}
+    options["max_ongoing_requests"] = max(options.get("max_ongoing_requests", 64), cache.max_batch_size * 4)
+    return serve.deployment(SemanticCache).options(**options).bind(cache.model_dump())
