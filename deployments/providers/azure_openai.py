@@ -3,7 +3,8 @@
 The OpenAI wire format at a per-deployment URL:
 `{base}/openai/deployments/{deployment}/chat/completions?api-version=...`, with `base`
 `https://{resource_name}.openai.azure.com` unless `base_url` replaces it, and the key in an
-`api-key` header (or a Microsoft Entra token as `Authorization: Bearer`). What it adds over
+`api-key` header (or a Microsoft Entra token as `Authorization: Bearer`); `stream_options` (usage in
+streams) is sent only with API versions from 2024-09-01 on, which accept it. What it adds over
 `openai`: content-filter annotations. They stay on non-streamed bodies (extra keys the SDK
 accepts), while the stream's first chunk, which has no choices and carries only
 `prompt_filter_results`, is dropped (the shared normaliser drops chunks without choices). Content
@@ -50,9 +51,11 @@ class AzureOpenAIConfig(ProviderConfig):
         return self
 
 
+# The first data-plane API version that accepts `stream_options` (older ones reject the field).
+STREAM_OPTIONS_SINCE = "2024-09-01"
+
+
 class AzureOpenAIAdapter(OpenAICompatAdapter):
-    type_label = "azure-openai"
-    stream_usage_option = True  # stream_options.include_usage is GA since 2024-10-21
     embeddings_base64 = True
 
     def __init__(self, config: ProviderConfig) -> None:
@@ -64,6 +67,8 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
         config_for_base = config.model_copy(update={"base_url": root})
         super().__init__(config_for_base)
         self.config = config
+        # Date versions compare as strings; "preview" / "latest" sort after every date.
+        self.stream_usage_option = config.api_version >= STREAM_OPTIONS_SINCE  # type: ignore[misc]
         self._chat_url = self._url(config.deployment_id, "chat/completions") if config.deployment_id else None
         self._emb_url = (self._url(config.embeddings_deployment_id, "embeddings")
                          if config.embeddings_deployment_id else None)

@@ -28,7 +28,6 @@ class GroqConfig(ProviderConfig):
 
 
 class GroqAdapter(OpenAICompatAdapter):
-    type_label = "groq"
     default_base_url = "https://api.groq.com/openai/v1"
     stream_usage_option = False
     max_n = 1

@@ -53,7 +53,6 @@ def mistral_tool_call_id(call_id: Any) -> Any:
 
 
 class MistralAdapter(OpenAICompatAdapter):
-    type_label = "mistral"
     default_base_url = "https://api.mistral.ai/v1"
     stream_usage_option = False
     rename_fields = {"seed": "random_seed", "max_completion_tokens": "max_tokens"}

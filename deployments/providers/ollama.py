@@ -67,7 +67,6 @@ class OllamaConfig(ProviderConfig):
 class OllamaOpenAIAdapter(OpenAICompatAdapter):
     """Ollama's /v1 OpenAI-compatible endpoint."""
 
-    type_label = "ollama"
     default_base_url = DEFAULT_BASE_URL + "/v1"
     stream_usage_option = True
     embeddings_base64 = False
@@ -263,6 +262,8 @@ def _content(content: Any) -> tuple[str, list[str]]:
         kind = part.get("type")
         if kind == "text":
             texts.append(part.get("text") or "")
+        elif kind == "refusal":  # an assistant turn's refusal part, sent back as text
+            texts.append(part.get("refusal") or "")
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image

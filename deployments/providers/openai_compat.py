@@ -171,7 +171,6 @@ class OpenAICompatAdapter(OpenAIAdapter):
     """The `openai` adapter plus normalisation; subclasses configure it, they do not copy it."""
 
     forwards_metadata = False  # `metadata` with `store` is OpenAI's own feature
-    type_label: ClassVar[str] = "openai-compatible"
     # Send `stream_options.include_usage` (False: the provider reports usage anyway / rejects it).
     stream_usage_option: ClassVar[bool] = True
     # Provider finish_reason -> OpenAI's; values in `error_finish_reasons` end the call with an error.
@@ -184,7 +183,8 @@ class OpenAICompatAdapter(OpenAIAdapter):
     rename_fields: ClassVar[Mapping[str, str]] = {}
     drop_fields: ClassVar[frozenset[str]] = frozenset()
     max_n: ClassVar[int | None] = None
-    # The upstream honours `encoding_format: "base64"` (False: ask for floats, encode here).
+    # The upstream honours `encoding_format: "base64"` (False: the field is not sent, floats come
+    # back and are encoded here when the client asked for base64).
     embeddings_base64: ClassVar[bool] = True
     embeddings_rename: ClassVar[Mapping[str, str]] = {}
 
@@ -223,9 +223,9 @@ class OpenAICompatAdapter(OpenAIAdapter):
         return req
 
     def embeddings_request(self, body: dict[str, Any], ctx: CallContext) -> UpstreamRequest:
-        if not self.embeddings_base64 and body.get("encoding_format") == "base64":
-            body.pop("encoding_format")
-            ctx.client_headers[ENCODING_KEY] = "base64"
+        if not self.embeddings_base64 and "encoding_format" in body:  # floats are every API's default
+            if body.pop("encoding_format") == "base64":
+                ctx.client_headers[ENCODING_KEY] = "base64"
         for old, new in self.embeddings_rename.items():
             if old in body:
                 body[new] = body.pop(old)

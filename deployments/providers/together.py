@@ -34,7 +34,6 @@ class TogetherConfig(ProviderConfig):
 
 
 class TogetherAdapter(OpenAICompatAdapter):
-    type_label = "together"
     default_base_url = "https://api.together.xyz/v1"
     stream_usage_option = False
     drop_fields = frozenset({"store", "metadata", "stream_options"})

@@ -25,7 +25,6 @@ class VLLMConfig(ProviderConfig):
 
 
 class VLLMAdapter(OpenAICompatAdapter):
-    type_label = "vllm"
     default_base_url = "http://127.0.0.1:8000/v1"
     stream_usage_option = True
     error_finish_reasons = frozenset({"error", "abort"})

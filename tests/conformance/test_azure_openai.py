@@ -155,3 +155,12 @@ def test_stream_cut_ends_with_an_error_not_a_clean_end(client: openai.OpenAI) ->
         for chunk in client.chat.completions.create(model="gpt-4o", messages=ask("stream_cut"), stream=True):
             chunks.append(chunk)
     assert chunks and "before it was complete" in exc.value.message
+
+
+def test_vision_parts_reach_the_provider_unchanged(client: openai.OpenAI, mock: OpenAILikeMock) -> None:
+    parts = [{"type": "text", "text": "chat"},
+             {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "detail": "low"}},
+             {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
+    resp = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": parts}])
+    assert resp.choices[0].message.content == "The capital of France is Paris."
+    assert mock.last("/chat/completions").json["messages"] == [{"role": "user", "content": parts}]

@@ -112,3 +112,12 @@ def test_stream_cut(client: openai.OpenAI) -> None:
     with pytest.raises(openai.APIError):
         for _ in client.chat.completions.create(model=MODEL, messages=ask("stream_cut"), stream=True):
             pass
+
+
+def test_vision_parts_reach_the_provider_unchanged(client: openai.OpenAI, mock: OpenAILikeMock) -> None:
+    parts = [{"type": "text", "text": "chat"},
+             {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "detail": "low"}},
+             {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
+    resp = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": parts}])
+    assert resp.choices[0].message.content == "The capital of France is Paris."
+    assert mock.last("/chat/completions").json["messages"] == [{"role": "user", "content": parts}]

@@ -81,6 +81,13 @@ def test_base_url_replaces_resource_root_and_quotes_deployment() -> None:
     assert req.url == "http://127.0.0.1:9/proxy/openai/deployments/my%20dep%2F1/chat/completions?api-version=2024-10-21"
 
 
+def test_stream_options_only_for_api_versions_that_accept_them() -> None:
+    old = make_adapter(api_version="2024-02-01").chat_request({"messages": []}, ctx(), True)
+    assert "stream_options" not in orjson.loads(old.body)
+    new = make_adapter(api_version="2025-04-01-preview").chat_request({"messages": []}, ctx(), True)
+    assert orjson.loads(new.body)["stream_options"] == {"include_usage": True}
+
+
 def test_config_needs_resource_or_base_url() -> None:
     spec = registry.get(TYPE)
     with pytest.raises(ValueError, match="resource_name or base_url"):
