@@ -49,8 +49,8 @@ def test_real_model_paraphrase_hits_and_verification_rejects(embedder):
         await st.insert("", "s", "k", "How do I install Docker on Ubuntu?", time.time() + 60)
         assert [m.key for m in await st.lookup("", "s", "What are the steps to install Docker on Ubuntu?")] == ["k"]
         # close in vector space, but another meaning: rejected by the verification step
-        assert await st.lookup("", "s", "How do I uninstall Docker on Ubuntu?") == []
-        assert await st.lookup("", "s", "How do I install Docker on Fedora?") == []
+        assert await st.lookup("", "s", "How do I uninstall Docker on Ubuntu?", threshold=0.6) == []
+        assert await st.lookup("", "s", "How do I install Docker on Fedora?", threshold=0.6) == []
         assert await st.lookup("", "s", "How do I uninstall Docker on Ubuntu?", threshold=0.5, verify=False)
         stats = await st.stats()
         assert sum(v for k, v in stats.items() if k.startswith("rejected_")) >= 1
