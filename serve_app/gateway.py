@@ -38,6 +38,7 @@ class RequestContext:
     key_id: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     started: float = field(default_factory=time.perf_counter)
+    cache: Any = None  # the body's `cache` field (deployments/cache/policy.py)
 
 
 @dataclass(slots=True)
@@ -80,6 +81,7 @@ class Gateway:
         self.started_at = time.time()
         self.remote_stages: dict[str, Any] = {}  # name -> handle with ping(), for /ready
         self.admin_routes: dict[tuple[str, str], Any] = {}  # (method, path) -> async handler
+        self.cache: Any = None  # deployments.cache.cache.ResponseCache (set by assemble_gateway)
 
     # -- shared request preparation -------------------------------------------------------------
     def _route_request(self, body: dict[str, Any], ctx: RequestContext) -> tuple[RouteRequest, CallContext]:
@@ -90,7 +92,7 @@ class Gateway:
         config = body.pop("config", None)
         if config is None:
             config = headers.get("x-raygate-config")
-        body.pop("cache", None)
+        ctx.cache = body.pop("cache", None)
         body.pop("guardrails", None)
         stream_options = body.get("stream_options")
         include_usage = bool(isinstance(stream_options, dict) and stream_options.get("include_usage"))
@@ -118,30 +120,54 @@ class Gateway:
         check_chat_request(body)
         route, call = self._route_request(body, ctx)
         plan = await self._plan(route)
+        cache, lookup = self.cache, None
+        if cache is not None and cache.applies(ctx.cache, ctx.headers, plan.cache):
+            lookup = await cache.lookup(body, plan, ctx)
+            if lookup is not None and lookup.hit:
+                self._record(lookup.entry.provider, lookup.entry.model, 200, ctx)
+                return Reply(cache.hit_body(lookup), cache.headers(lookup))
         try:
             result, outcome = await self.executor.chat(plan, body, call)
         except GatewayError as err:
             self.record_error(err, ctx, model=plan.attempts[-1].model or "")
             raise
         self._record(outcome.attempt.provider, outcome.model, 200, ctx)
-        return Reply(result, _route_headers(outcome))
+        headers = _route_headers(outcome)
+        if lookup is not None:
+            await cache.store_result(lookup, result, outcome.attempt.provider, outcome.model)
+            headers.update(cache.headers(lookup))
+        return Reply(result, headers)
 
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> StreamReply:
         """Open the stream (errors before the first byte raise here) and return its relay."""
         check_chat_request(body)
         route, call = self._route_request(body, ctx)
         plan = await self._plan(route)
+        cache, lookup = self.cache, None
+        if cache is not None and cache.applies(ctx.cache, ctx.headers, plan.cache):
+            lookup = await cache.lookup(body, plan, ctx)
+            if lookup is not None and lookup.hit:  # replayed from here: streams never cross a handle
+                self._record(lookup.entry.provider, lookup.entry.model, 200, ctx)
+                return StreamReply(cache.headers(lookup), cache.replay(lookup, call.include_usage))
         try:
             stream, outcome = await self.executor.chat_stream(plan, body, call)
         except GatewayError as err:
             self.record_error(err, ctx, model=plan.attempts[-1].model or "")
             raise
-        return StreamReply(_route_headers(outcome), self._relay(stream, outcome, ctx))
+        headers = _route_headers(outcome)
+        recorder = None
+        if lookup is not None:
+            headers.update(cache.headers(lookup))
+            recorder = cache.recorder(lookup)
+        return StreamReply(headers, self._relay(stream, outcome, ctx, recorder))
 
-    async def _relay(self, stream: Any, outcome: Outcome, ctx: RequestContext) -> AsyncIterator[bytes]:
+    async def _relay(self, stream: Any, outcome: Outcome, ctx: RequestContext,
+                     recorder: Any = None) -> AsyncIterator[bytes]:
         status = 200
         try:
             async for chunk in stream:
+                if recorder is not None and recorder.feed(chunk):  # the stream completed: cache it
+                    await recorder.store(outcome.attempt.provider, outcome.model, getattr(stream, "usage", None))
                 yield chunk
         except GatewayError as err:
             status = err.status

@@ -24,7 +24,7 @@ from .metrics import InProcessSink, Metrics
 
 
 def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | None = None,
-                     router_handle: Any = None, metrics_sink: Any = None) -> Gateway:
+                     router_handle: Any = None, metrics_sink: Any = None, semantic_cache: Any = None) -> Gateway:
     """Build a replica's Gateway: in-process stages, or stand-ins for the deployed ones."""
     provider_handles = provider_handles or {}
     providers: dict[str, Any] = {}
@@ -37,6 +37,12 @@ def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | N
         gateway.remote_stages["Router"] = router_handle
     for name, handle in provider_handles.items():
         gateway.remote_stages[f"Provider:{name}"] = handle
+    from deployments.cache.cache import build_cache
+
+    gateway.cache = build_cache(config, providers, gateway.metrics, semantic_cache)
+    gateway.admin_routes.update(gateway.cache.admin_routes())
+    if semantic_cache is not None:
+        gateway.remote_stages["SemanticCache"] = semantic_cache
     return gateway
 
 
@@ -62,11 +68,12 @@ def _sse_events(chunk: bytes) -> list[dict[str, Any]]:
 
 class Ingress:
     def __init__(self, config: Any, provider_handles: dict[str, Any] | None = None,
-                 router_handle: Any = None) -> None:
+                 router_handle: Any = None, semantic_cache: Any = None) -> None:
         from .metrics import actor_sink
 
         self.config = resolve_config(config)
-        self.gateway = assemble_gateway(self.config, provider_handles, router_handle, actor_sink())
+        self.gateway = assemble_gateway(self.config, provider_handles, router_handle, actor_sink(),
+                                        semantic_cache=semantic_cache)
         from deployments.router.circuit import circuit_actor
 
         self.gateway.executor.circuits.attach(circuit_actor())  # breakers shared by every replica

@@ -73,6 +73,8 @@ def strategy_cache_settings(strategies: dict[str, Any]) -> list[Any]:
     found: list[Any] = []
 
     def walk(node: Any) -> None:
+        if hasattr(node, "model_dump"):  # pydantic strategy/target models
+            node = node.model_dump(exclude_none=True)
         if isinstance(node, dict):
             for key, value in node.items():
                 if key == "cache":
