@@ -7,7 +7,8 @@ What Groq adds over `openai`, handled here:
   rejects: unknown tiers are dropped; `x_groq` stays (an extra key the SDK accepts);
 - streams report usage in the last chunk's `x_groq.usage`, not in a usage chunk: it is moved to
   the OpenAI usage chunk (kept only if the client asked); `stream_options` is not needed;
-- status 498 (flex tier capacity exceeded) is an overload: 503, error class overloaded, retryable.
+- status 498 (flex tier capacity exceeded) is an overload: 503, error class overloaded, retryable;
+- no embeddings (GroqCloud has none): /v1/embeddings is a clear 400.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ class GroqConfig(ProviderConfig):
 
 
 class GroqAdapter(OpenAICompatAdapter):
+    supports_embeddings = False  # GroqCloud serves no embeddings models: a clear 400, not an upstream 404
     default_base_url = "https://api.groq.com/openai/v1"
     stream_usage_option = False
     max_n = 1
     drop_fields = frozenset({"store", "metadata", "modalities", "audio", "prediction", "stream_options"})
-    embeddings_base64 = False
 
     def stream_usage(self, chunk: dict[str, Any]) -> Any:
         usage = chunk.pop("usage", None)

@@ -36,6 +36,7 @@ from serve_app import errors as E
 from serve_app.errors import GatewayError, UpstreamError
 
 from .base import (
+    Adapter,
     CallContext,
     UpstreamRequest,
     error_fields,
@@ -223,6 +224,8 @@ class OpenAICompatAdapter(OpenAIAdapter):
         return req
 
     def embeddings_request(self, body: dict[str, Any], ctx: CallContext) -> UpstreamRequest:
+        if not self.supports_embeddings:
+            return Adapter.embeddings_request(self, body, ctx)  # the base's clear 400
         if not self.embeddings_base64 and "encoding_format" in body:  # floats are every API's default
             if body.pop("encoding_format") == "base64":
                 ctx.client_headers[ENCODING_KEY] = "base64"

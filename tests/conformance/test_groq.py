@@ -120,3 +120,10 @@ def test_vision_parts_reach_the_provider_unchanged(client: openai.OpenAI, mock: 
     resp = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": parts}])
     assert resp.choices[0].message.content == "The capital of France is Paris."
     assert mock.last("/chat/completions").json["messages"] == [{"role": "user", "content": parts}]
+
+
+def test_embeddings_are_a_clear_400(client: openai.OpenAI, mock: OpenAILikeMock) -> None:
+    before = len(mock.requests)
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.embeddings.create(model="nomic-embed", input="x", encoding_format="float")
+    assert exc.value.body["code"] == "unsupported_endpoint" and len(mock.requests) == before

@@ -67,9 +67,12 @@ def test_n_above_one_is_a_clear_400() -> None:
     assert exc.value.status == 400 and exc.value.param == "n"
 
 
-def test_embeddings_not_declared_by_groq_are_still_openai_shaped() -> None:
-    req = make_adapter(base_url="http://127.0.0.1:9/openai/v1").embeddings_request({"model": "e", "input": "x"}, ctx("e"))
-    assert req.url == "http://127.0.0.1:9/openai/v1/embeddings"
+def test_no_embeddings_is_a_clear_400() -> None:
+    adapter = make_adapter()
+    assert adapter.supports_embeddings is False
+    with pytest.raises(GatewayError) as exc:
+        adapter.embeddings_request({"model": "e", "input": "x"}, ctx("e"))
+    assert exc.value.status == 400 and exc.value.code == "unsupported_endpoint"
 
 
 def test_on_demand_service_tier_dropped_x_groq_kept() -> None:
