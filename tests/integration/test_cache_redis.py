@@ -1,0 +1,120 @@
+"""The redis backend: restart persistence and cross-replica visibility (exact and semantic).
+
+Each "replica" here is an in-process gateway with its own Gateway, store client and semantic stage
+(its own FAISS index), so they share nothing but Redis — as two ingress replicas, or two
+SemanticCache replicas, do. Everything is written under a per-test prefix in Redis db 7, and only
+that prefix is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+REDIS_URL = "redis://127.0.0.1:6379/7"
+ADMIN = {"authorization": "Bearer adm-key"}
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except Exception:  # noqa: BLE001
+        pytest.skip("redis is not running on 127.0.0.1:6379")
+    p = f"rgtest:cache:{uuid.uuid4().hex[:10]}:"
+    yield p
+    keys = list(client.scan_iter(match=p + "*", count=500))
+    if keys:
+        client.delete(*keys)
+
+
+def config(prefix: str, **cache: Any) -> dict[str, Any]:
+    return {"providers": {"sandbox": {"type": "mock"}}, "default_provider": "sandbox",
+            "gateway": {"admin_keys": [{"id": "ops", "key": "adm-key"}]},
+            "cache": {"enabled": True, "backend": "redis", "url": REDIS_URL, "prefix": prefix,
+                      "sync_interval_s": 0.1, **cache}}
+
+
+def ask(url: str, text: str, **kw: Any) -> tuple[str | None, Any]:
+    c = openai.OpenAI(base_url=url, api_key="none", max_retries=0)
+    raw = c.chat.completions.with_raw_response.create(model="mock", messages=[{"role": "user", "content": text}], **kw)
+    return raw.headers.get("x-raygate-cache"), raw.parse()
+
+
+def eventually(url: str, text: str, want: str, within: float = 1.0) -> float:
+    """Seconds until `text` is answered with `want` (fails after `within`)."""
+    start = time.time()
+    while True:
+        status, _ = ask(url, text)
+        if status == want:
+            return time.time() - start
+        assert time.time() - start < within, f"{text!r}: still {status} after {within}s"
+        time.sleep(0.05)
+
+
+def wait_idle(server: Any) -> None:
+    deadline = time.time() + 10
+    while server.gateway.cache.pending and time.time() < deadline:
+        time.sleep(0.01)
+
+
+def test_exact_entries_survive_a_restart(gateway_server, prefix):
+    first = gateway_server(config(prefix))
+    status, answer = ask(first.base_url, "persist me")
+    assert status == "MISS"
+    first.stop()
+    second = gateway_server(config(prefix))  # a new process state: new store client, empty memory
+    status, again = ask(second.base_url, "persist me")
+    assert status == "HIT" and again.choices[0].message.content == answer.choices[0].message.content
+    stats = httpx.get(second.url + "/v1/admin/cache/stats", headers=ADMIN).json()
+    assert stats["backend"] == "redis" and stats["entries"] == 1 and stats["hits"] == 1
+
+
+def test_semantic_index_is_rebuilt_after_a_restart(gateway_server, prefix):
+    first = gateway_server(config(prefix, mode="semantic"))
+    assert ask(first.base_url, "How do I install Docker on Ubuntu?")[0] == "MISS"
+    wait_idle(first)
+    first.stop()
+    second = gateway_server(config(prefix, mode="semantic"))
+    assert ask(second.base_url, "What are the steps to install Docker on Ubuntu?")[0] == "SEMANTIC_HIT"
+    stats = httpx.get(second.url + "/v1/admin/cache/stats", headers=ADMIN).json()
+    assert stats["semantic"]["vectors"] == 1
+
+
+def test_entries_are_visible_across_replicas_within_a_second(gateway_server, prefix):
+    a = gateway_server(config(prefix, mode="semantic"))
+    b = gateway_server(config(prefix, mode="semantic"))
+    # warm both replicas' models and indexes
+    ask(a.base_url, "warm up a")
+    ask(b.base_url, "warm up b")
+    assert ask(a.base_url, "What is the capital of Norway?")[0] == "MISS"
+    assert eventually(b.base_url, "What is the capital of Norway?", "HIT") < 1.0
+    assert eventually(b.base_url, "Which city is the capital of Norway?", "SEMANTIC_HIT") < 1.0
+    # invalidating through b removes the entry (and its vector) for a too
+    r = httpx.post(b.url + "/v1/admin/cache/invalidate", json={"pattern": "norway"}, headers=ADMIN)
+    assert r.json()["removed"] == 1
+    assert ask(a.base_url, "What is the capital of Norway?")[0] == "MISS"
+    wait_idle(a)
+    time.sleep(0.3)
+    stats = httpx.get(a.url + "/v1/admin/cache/stats", headers=ADMIN).json()
+    assert stats["entries"] == 3 and stats["semantic"]["vectors"] == 3
+
+
+def test_lru_and_ttl_with_redis(gateway_server, prefix):
+    srv = gateway_server(config(prefix, max_size=2, ttl=0.5))
+    for q in ("one", "two", "three"):
+        assert ask(srv.base_url, q)[0] == "MISS"
+    assert ask(srv.base_url, "one")[0] == "MISS"  # evicted (least recently used)
+    time.sleep(0.7)
+    assert ask(srv.base_url, "three")[0] == "MISS"  # expired
+    stats = httpx.get(srv.url + "/v1/admin/cache/stats", headers=ADMIN).json()
+    assert stats["evictions"] >= 2 and stats["expirations"] >= 1 and stats["entries"] <= 2
