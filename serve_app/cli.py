@@ -57,6 +57,7 @@ def serve(path: str, host: str | None, port: int | None, app_name: str) -> int:
         url = f"http://{cfg.gateway.host}:{cfg.gateway.port}"
         cluster.wait_http_ready(url)
         print(f"raygate is serving on {url}/v1  (OpenAI base_url; Ctrl-C stops)", flush=True)
+        print(f"RAY_ADDRESS={address}  (for handle calls: serve_app.client.RaygateClient)", flush=True)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         stop.wait()

@@ -12,7 +12,8 @@
 
 Replies are the OpenAI JSON as dicts (`chat.completion`, `chat.completion.chunk`, embeddings
 `list`). Failures raise `GatewayError` with the same status, message and code as over HTTP.
-Async variants: `achat`, `astream_chat`, `aembeddings`. A handle call costs ~2 ms; a stream
+Async variants: `achat`, `astream_chat`, `aembeddings` (use these inside an event loop: async
+code, Jupyter). A handle call costs ~2 ms; a stream
 through a handle costs more per chunk than over HTTP (see bench/results/latest.md).
 """
 

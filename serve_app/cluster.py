@@ -14,6 +14,7 @@ replicas read them), and the proxy's logging can only be set at the first `serve
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -36,14 +37,14 @@ QUIET_LOGGING = {"enable_access_log": False, "log_level": "WARNING"}
 REDIS_PORT = 6379
 
 
-def free_port(start: int = 6380, avoid: tuple[int, ...] = (REDIS_PORT,)) -> int:
-    """The first free TCP port on 127.0.0.1 from `start` (never one in `avoid`)."""
+def free_port(start: int = 6380, avoid: tuple[int, ...] = (REDIS_PORT,), host: str = "127.0.0.1") -> int:
+    """The first free TCP port on `host` from `start` (never one in `avoid`)."""
     for port in range(start, start + 200):
         if port in avoid:
             continue
         with socket.socket() as s:
             try:
-                s.bind(("127.0.0.1", port))
+                s.bind((host, port))
             except OSError:
                 continue
             return port
@@ -111,7 +112,8 @@ def ensure_auth_token() -> None:
 
 def start_local_cluster(gcs_port: int | None = None, temp_dir: str | None = None,
                         num_cpus: int | None = None, log_path: str | None = None) -> LocalCluster:
-    gcs_port = gcs_port or free_port()
+    # A random starting point: two clusters started at once must not race for the same port.
+    gcs_port = gcs_port or free_port(random.randrange(6380, 6980))
     apply_flags()
     if os.environ.get("RAY_AUTH_MODE") == "token":
         ensure_auth_token()
@@ -119,28 +121,35 @@ def start_local_cluster(gcs_port: int | None = None, temp_dir: str | None = None
         raise ValueError("Ray's GCS must not use port 6379 (Redis)")
     # Ray's socket paths must stay short (AF_UNIX limit), so use a short temp root.
     temp_dir = temp_dir or tempfile.mkdtemp(prefix="rg", dir="/tmp")
+    log_path = log_path or os.path.join(temp_dir, "ray-start.log")
     ray_bin = str(Path(sys.executable).with_name("ray"))
     cmd = [ray_bin, "start", "--head", f"--port={gcs_port}", "--node-ip-address=127.0.0.1",
            "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}", "--block"]
     if num_cpus is not None:
         cmd.append(f"--num-cpus={num_cpus}")
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
-    proc = subprocess.Popen(cmd, env=serve_env(), stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    address = f"127.0.0.1:{gcs_port}"
-    deadline = time.time() + 60
+    env = serve_env()
+    # HAProxy's stats and metrics ports are fixed (8404, 9101) unless set: a second cluster on the
+    # machine (tests beside a running gateway) would fail to start its HAProxy.
+    for key, default in (("RAY_SERVE_HAPROXY_STATS_PORT", 8404), ("RAY_SERVE_HAPROXY_METRICS_PORT", 9101)):
+        if key not in env:
+            env[key] = str(free_port(default, host="0.0.0.0"))
+    start_at = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    deadline = time.time() + 90
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"ray start exited with {proc.returncode}" +
-                               (f" (log: {log_path})" if log_path else ""))
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", gcs_port)) == 0:
+            raise RuntimeError(f"ray start exited with {proc.returncode} (log: {log_path})")
+        with open(log_path, "rb") as f:
+            f.seek(start_at)
+            if b"Ray runtime started" in f.read():  # our own head, not someone else's on that port
                 break
         time.sleep(0.2)
     else:
-        proc.kill()
-        raise RuntimeError("ray start did not open its GCS port within 60 s")
-    return LocalCluster(address, proc, temp_dir)
+        _signal_group(proc, signal.SIGKILL)
+        raise RuntimeError(f"ray start did not come up within 90 s (log: {log_path})")
+    return LocalCluster(f"127.0.0.1:{gcs_port}", proc, temp_dir)
 
 
 def connect(address: str) -> None:
