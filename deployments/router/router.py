@@ -9,46 +9,28 @@ straight to the client, so a stream never crosses a handle even when the router 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import random
+from collections import OrderedDict
 from typing import Any
+
+import orjson
+from pydantic import ValidationError
 
 from serve_app import errors as E
 
+from .balance import TargetStats
+from .circuit import CircuitBoard
+from .config import TargetConfig
+from .plan import Attempt, Plan, RouteRequest
+from .portkey import PortkeyError, from_portkey, is_portkey
+from .tree import NoRoute, Node, RouteError, Runtime, compile_inline, compile_strategies
 
-@dataclass(slots=True)
-class Attempt:
-    """One target to call: provider, upstream model and the per-target knobs."""
-
-    provider: str
-    model: str | None
-    route: str  # where it came from, e.g. "models.fast" or "production-fallback.targets[1]"
-    timeout: float | None = None
-    retry: int = 0
-    override_params: dict[str, Any] | None = None
-    on_status_codes: frozenset[int] | None = None
-
-
-@dataclass(slots=True)
-class Plan:
-    attempts: list[Attempt]
-    strategy: str | None = None
-    cache: Any = None  # a cache setting from the strategy, if it has one
-
-
-@dataclass(slots=True)
-class RouteRequest:
-    """What routing reads (serializable, so the router can live in its own deployment)."""
-
-    model: str | None
-    provider: str | None = None
-    config: Any = None
-    metadata: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] = field(default_factory=dict)
+INLINE_CACHE = 256  # compiled inline configs kept per replica (clients resend the same JSON)
+MAX_INLINE_BYTES = 16384
 
 
 class Router:
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, rng: random.Random | None = None) -> None:
         self.config = config
         self.providers = config.providers
         self.aliases: dict[str, tuple[str | None, str | None, str | None]] = {}
@@ -61,10 +43,18 @@ class Router:
             else:
                 self.aliases[alias] = (target.provider, target.model, None)
         self.default_provider = config.default_provider
+        self.rng = rng
+        # this replica's view of target health: breakers (shared with the executor in-process) and
+        # in-flight/latency figures for least_busy / least_latency
+        self.circuits = CircuitBoard()
+        self.stats = TargetStats()
+        self.runtime = Runtime(self.circuits.available, self.stats)
         self.strategies = self._build_strategies(config)
+        self._cache_settings = {name: s.cache for name, s in config.strategies.items()}
+        self._inline: OrderedDict[str, tuple[Node, Any]] = OrderedDict()
 
-    def _build_strategies(self, config: Any) -> dict[str, Any]:
-        return {}
+    def _build_strategies(self, config: Any) -> dict[str, Node]:
+        return compile_strategies(config.strategies, set(config.providers), self.rng)
 
     async def plan(self, req: RouteRequest) -> Plan:
         """Async so the same call works in-process and through a deployment handle."""
@@ -99,13 +89,76 @@ class Router:
                           "provider matches)")
 
     def plan_config(self, req: RouteRequest) -> Plan:
-        if isinstance(req.config, str) and req.config in self.strategies:
-            return self.plan_strategy(req.config, req, req.config)
-        raise E.not_found(f"strategy {req.config!r} is not configured", code="strategy_not_found",
-                          param="config")
+        """`config`: a strategy name, or an inline config (an object or a JSON string)."""
+        config = req.config
+        if isinstance(config, str):
+            if config in self.strategies:
+                return self.plan_strategy(config, req, config)
+            text = config.strip()
+            if not text.startswith("{"):
+                raise E.not_found(f"strategy {config!r} is not configured", code="strategy_not_found",
+                                  param="config")
+            node, cache = self._inline_node(text, None)
+        elif isinstance(config, dict):
+            node, cache = self._inline_node(None, config)
+        else:
+            raise E.bad_request("config must be a strategy name or a config object", param="config",
+                                code="invalid_config")
+        return self._plan(node, req, "config", cache)
 
     def plan_strategy(self, name: str, req: RouteRequest, route: str) -> Plan:
-        raise E.not_found(f"strategy {name!r} is not configured", code="strategy_not_found", param="config")
+        node = self.strategies.get(name)
+        if node is None:
+            raise E.not_found(f"strategy {name!r} is not configured", code="strategy_not_found", param="config")
+        return self._plan(node, req, name, self._cache_settings.get(name))
+
+    def _plan(self, node: Node, req: RouteRequest, strategy: str, cache: Any) -> Plan:
+        try:
+            attempts = node.plan(req, self.runtime)
+        except NoRoute as miss:
+            raise E.bad_request(f"no rule of {miss.path!r} matched the request (add a `default` rule)",
+                                param="config", code="no_route_matched") from None
+        return Plan(attempts, strategy, cache, req.model)
+
+    def _inline_node(self, text: str | None, obj: dict[str, Any] | None) -> tuple[Node, Any]:
+        """Parse, convert (Portkey shape) and compile an inline config; compiled configs are cached."""
+        if text is None:
+            text = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode()
+        hit = self._inline.get(text)
+        if hit is not None:
+            self._inline.move_to_end(text)
+            return hit
+        if len(text) > MAX_INLINE_BYTES:
+            raise _invalid(f"inline config is {len(text)} bytes; the limit is {MAX_INLINE_BYTES}")
+        if obj is None:
+            try:
+                obj = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                raise _invalid(f"config is not valid JSON: {exc}") from None
+            if not isinstance(obj, dict):
+                raise _invalid("config must be a JSON object")
+        try:
+            raw = from_portkey(obj) if is_portkey(obj) else obj
+            cfg = TargetConfig.model_validate(raw)
+            node = compile_inline(cfg, self.config.strategies, set(self.providers), self.rng)
+        except PortkeyError as err:
+            raise _invalid(f"{err.path}: {err.reason}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = "config" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+            reason = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+            raise _invalid(f"{where}: {reason}") from None
+        except RouteError as err:
+            raise _invalid(f"{err.path}: {err.reason}") from None
+        entry = (node, cfg.cache)
+        self._inline[text] = entry
+        if len(self._inline) > INLINE_CACHE:
+            self._inline.popitem(last=False)
+        return entry
+
+
+def _invalid(message: str) -> E.GatewayError:
+    return E.bad_request(f"invalid inline config: {message}", param="config", code="invalid_config")
 
 
 class RouterDeployment:
@@ -115,8 +168,12 @@ class RouterDeployment:
         from serve_app.config import resolve_config
 
         self.router = Router(resolve_config(config))
+        from .circuit import circuit_actor
+
+        self.router.circuits.attach(circuit_actor())  # balancers skip targets tripped on any replica
 
     async def plan(self, req: RouteRequest) -> Plan:
+        self.router.circuits.start()
         return self.router.resolve(req)
 
     async def ping(self) -> bool:
