@@ -53,6 +53,8 @@ class CallContext:
 
 @dataclass(slots=True)
 class UpstreamRequest:
+    """`url` must be fully percent-encoded: the transport sends it unchanged."""
+
     method: str
     url: str
     headers: dict[str, str]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
+from yarl import URL
 
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
@@ -162,9 +163,11 @@ class HttpTransport:
         return ct
 
     async def request(self, req: UpstreamRequest, timeouts: Timeouts, provider: str) -> UpstreamResponse:
+        # URLs are sent as the adapter encoded them (encoded=True): a signed path (SigV4) must go
+        # out byte for byte, and skipping yarl's re-quoting is cheaper too.
         session = self._sessions.get()
         try:
-            async with session.request(req.method, req.url, data=req.body, headers=req.headers,
+            async with session.request(req.method, URL(req.url, encoded=True), data=req.body, headers=req.headers,
                                        timeout=self._client_timeout(timeouts, False)) as resp:
                 body = await resp.read()
                 return UpstreamResponse(resp.status, resp.headers, body)
@@ -179,7 +182,7 @@ class HttpTransport:
         session = self._sessions.get()
         try:
             async with asyncio.timeout(timeouts.total):
-                resp = await session.request(req.method, req.url, data=req.body, headers=req.headers,
+                resp = await session.request(req.method, URL(req.url, encoded=True), data=req.body, headers=req.headers,
                                              timeout=self._client_timeout(timeouts, True))
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
             raise timeout_error(provider, timeouts.total, "start its stream") from None

@@ -107,11 +107,6 @@ def test_arn_model_id_and_multi_turn(client: openai.OpenAI, mock: MockServer) ->
     assert [m["role"] for m in req.json["messages"]] == ["user", "assistant", "user"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "transport.py hands aiohttp a str URL; yarl requotes it and sends `%3A` as `:`. The signature "
-    "covers boto3's wire form (`%3A`, canonical `%253A`). AWS accepts that only if it decodes the path "
-    "before canonicalising (what this mock does); sending the URL as yarl.URL(url, encoded=True) makes "
-    "the wire match the signature under either reading. Remove this mark once the transport does that."))
 def test_wire_path_is_the_signed_path(client: openai.OpenAI, mock: MockServer) -> None:
     client.chat.completions.create(model="text:0", messages=[{"role": "user", "content": "x"}])
     assert mock.app[mockbedrock.RAW_PATHS][-1] == "/model/text%3A0/converse"
