@@ -171,20 +171,31 @@ class HttpApp:
         await self.send_bytes(send, reply.status, reply.body, ctx, reply.headers)
 
     async def _until_disconnect(self, receive: Any, work: Awaitable[Any]) -> Any:
-        """Run `work`, cancelling it (and so its upstream call) if the client disconnects."""
-        task = asyncio.ensure_future(work)
-        watcher = asyncio.ensure_future(_wait_disconnect(receive))
+        """Await `work`; if the client disconnects meanwhile, cancel it (and so its upstream call).
+
+        One watcher task per request (uvicorn reports a disconnect through `receive`, it does
+        not cancel the handler), cancelled as soon as the work is done.
+        """
+        current = asyncio.current_task()
+        assert current is not None
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            current.cancel()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
         try:
-            done, _ = await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            task.cancel()
-            watcher.cancel()
+            return await work
+        except asyncio.CancelledError:
+            if gone:
+                raise _Disconnected from None
             raise
-        if task in done:
+        finally:
             watcher.cancel()
-            return task.result()
-        task.cancel()
-        raise _Disconnected
 
     async def _stream(self, receive: Any, send: Any, body: dict[str, Any], ctx: RequestContext) -> None:
         reply = await self._until_disconnect(receive, self.gateway.chat_stream(body, ctx))

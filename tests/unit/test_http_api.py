@@ -282,3 +282,73 @@ def test_gateway_stays_healthy_after_bad_input(server: GatewayServer, client: op
         assert raw(server, content=bad).status_code == 400
     assert httpx.get(server.url + "/health").status_code == 200
     assert client.chat.completions.create(model="mock", messages=MSG).choices[0].message.content
+
+
+class _SlowTransport:
+    """Records whether the gateway cancelled its upstream call."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.cancelled = asyncio.Event()
+        self.started = 0
+
+    async def _wait(self) -> None:
+        import asyncio
+
+        self.started += 1
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+    async def request(self, req: Any, timeouts: Any, provider: str) -> Any:
+        await self._wait()
+
+    async def open_stream(self, req: Any, timeouts: Any, provider: str) -> Any:
+        await self._wait()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_client_disconnect_cancels_the_upstream_call(stream: bool) -> None:
+    import time
+
+    srv = GatewayServer({"providers": {"slow": {"type": "openai", "base_url": "http://127.0.0.1:9/v1"}},
+                         "default_provider": "slow"}).start()
+    try:
+        fake = _SlowTransport()
+        srv.gateway.providers["slow"].transport = fake
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(srv.base_url + "/chat/completions", timeout=0.5,
+                       json={"model": "m", "messages": MSG, "stream": stream})
+        deadline = time.time() + 5
+        while not fake.cancelled.is_set() and time.time() < deadline:
+            time.sleep(0.05)
+        assert fake.started == 1
+        assert fake.cancelled.is_set(), "the upstream call kept running after the client went away"
+    finally:
+        srv.stop()
+
+
+def test_ready_is_503_with_the_reason_until_every_deployment_answers() -> None:
+    class Handle:
+        def __init__(self, ok: bool) -> None:
+            self.ok = ok
+            self.ping = self
+
+        async def remote(self) -> bool:
+            if not self.ok:
+                raise ConnectionError("replica still starting")
+            return True
+
+    srv = GatewayServer({"providers": {"p": {"type": "mock"}}, "default_provider": "p"}).start()
+    try:
+        srv.gateway.remote_stages = {"SemanticCache": Handle(False)}
+        resp = httpx.get(srv.url + "/ready")
+        assert resp.status_code == 503
+        assert "SemanticCache" in resp.json()["reason"]
+        srv.gateway.remote_stages = {"SemanticCache": Handle(True)}
+        assert httpx.get(srv.url + "/ready").status_code == 200
+    finally:
+        srv.stop()
