@@ -7,6 +7,7 @@ clock except through `CallContext.created`. The transport (transport.py) owns th
 
 from __future__ import annotations
 
+import abc
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ class StreamTranslator(Protocol):
     def finish(self) -> bytes: ...
 
 
-class Adapter:
+class Adapter(abc.ABC):
     """Base adapter: every method maps JSON to JSON; subclasses override what their API needs.
 
     `supports_embeddings = False` makes /v1/embeddings a clear 400 for the type.
@@ -88,14 +89,17 @@ class Adapter:
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
 
+    @abc.abstractmethod
     def chat_request(self, body: dict[str, Any], ctx: CallContext, stream: bool) -> UpstreamRequest:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def chat_response(self, status: int, payload: bytes, ctx: CallContext) -> bytes:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def chat_stream(self, ctx: CallContext) -> StreamTranslator:
-        raise NotImplementedError
+        ...
 
     def embeddings_request(self, body: dict[str, Any], ctx: CallContext) -> UpstreamRequest:
         raise E.bad_request(
