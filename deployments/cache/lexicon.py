@@ -356,3 +356,11 @@ _ACTIONS: list[list[str]] = [
 ACTIONS: dict[str, int] = {w: i for i, words in enumerate(_ACTIONS) for w in words}
 # "give me a summary": the action is the noun after a light verb when that noun names one.
 LIGHT_VERBS = frozenset({"give", "get", "show", "provide", "tell", "send", "make", "do", "write"})
+
+# Words that frame a question rather than name its subject; a swap of these is not a new topic.
+FRAME_WORDS = frozenset("""
+difference differ different happen happened happens explain describe work works use used using purpose
+way ways step steps tip tips advice best good new exactly usual usually typical often frequently mean
+meaning thing things example examples kind type sort possible able help need needs want know show tell
+give get make made go goes going should would could can
+""".split())

@@ -31,6 +31,7 @@ log = logging.getLogger("raygate.cache")
 
 Embed = Callable[[str], Awaitable[np.ndarray]]
 RECENT_VECTORS = 4096
+SWEEP_EVERY_S = 60.0
 
 
 @dataclass(slots=True)
@@ -51,6 +52,7 @@ class SemanticStage:
         self._started: asyncio.Task | None = None
         self._sync_task: asyncio.Task | None = None
         self._closing = False
+        self._last_sweep = time.time()
 
     # -- start-up: model, index, redis sync --------------------------------------------------------
     async def _start(self) -> None:
@@ -182,6 +184,10 @@ class SemanticStage:
         vec = await self.vector(text)
         self.index.add(ns + "|" + scope, ns + "|" + key, vec, text, expires)
         self.counters["inserts"] += 1
+        now = time.time()
+        if now - self._last_sweep > SWEEP_EVERY_S:  # drop expired vectors (search already skips them)
+            self._last_sweep = now
+            self.counters["expired_vectors"] += len(self.index.sweep(now))
         if self.store is not None:  # shared backend: persist the vector, tell the other replicas
             return await self.store.set_vector(key, np.asarray(vec, dtype=np.float32).tobytes())
         return True

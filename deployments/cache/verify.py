@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .lexicon import (ACTIONS, ALIASES, AMBIGUOUS, FLIP_PAIRS, FLIP_PREFIXES, GAZETTEER, GROUPS, INFINITIVE_LEADS,
+from .lexicon import (ACTIONS, ALIASES, AMBIGUOUS, FLIP_PAIRS, FLIP_PREFIXES, FRAME_WORDS, GAZETTEER, GROUPS, INFINITIVE_LEADS,
                       LIGHT_VERBS, MULTI_WORD,
                       NEG_PREPOSITIONS, NEGATIONS, NUMBER_WORDS, ORDINALS, PHRASES, ROMAN, SCALE_WORDS,
                       STOPWORDS)
@@ -306,7 +306,38 @@ def check(q: Features, c: Features) -> str | None:
     shared = (q.content & c.content) | (q.entities & c.entities) | set(q.numbers & c.numbers)
     if len(shared) >= 2 and _direction_swapped(q, c, shared):
         return "direction"
+    if _substituted(q, c):
+        return "substitution"
     return None
+
+
+def _stem(w: str) -> str:
+    for suffix in ("ing", "es", "ed", "ly", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            return w[:-len(suffix)]
+    return w
+
+
+_FRAME_STEMS = frozenset(_stem(w) for w in FRAME_WORDS)
+
+
+def _canon(w: str) -> str:
+    """Words of one contrast-set member count as the same word ("largest" = "biggest")."""
+    groups = GROUPS.get(w)
+    if groups:
+        group, value = groups[0]
+        return f"{group}:{value}"
+    return _stem(w)
+
+
+def _substituted(q: Features, c: Features) -> bool:
+    """Mostly the same words with one or two swapped ("...learns to sing" / "...learns to dance"):
+    in a near-identical request the swapped word is the subject, so the request is another one."""
+    sq = {_canon(w) for w in q.content} - _FRAME_STEMS
+    sc = {_canon(w) for w in c.content} - _FRAME_STEMS
+    only_q, only_c = sq - sc, sc - sq
+    shared = len(sq & sc)
+    return 1 <= len(only_q) == len(only_c) <= 2 and shared >= 2 and shared >= 2 * len(only_q)
 
 
 def verify(query: str, candidate: str) -> str | None:

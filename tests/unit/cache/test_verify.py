@@ -25,6 +25,8 @@ DIFFERENT = [
     ("Translate 'see you soon' to Dutch", "Translate 'see you soon' to Polish", "entity"),
     ("Summarize this report", "Translate this report", "action"),
     ("What changed in Java 21?", "What changed in Java 17?", "numbers"),
+    ("Write a story about a dragon who learns to sing", "Write a story about a dragon who learns to dance",
+     "substitution"),
 ]
 
 

@@ -1,0 +1,357 @@
+"""Speed and size of the response cache: latency per lookup outcome, embedding throughput, memory.
+
+    python bench/cache/bench.py [latency] [embed] [memory] [--out bench/results/cache-bench.md]
+
+- latency: the gateway (raw ASGI app + Gateway, in-process stages, uvicorn, no Ray) runs in its own
+  process against the built-in mock provider (0 ms upstream); an aiohttp client in this process
+  sends chat completions at concurrency 1 and 16 and measures client-side latency for an exact
+  hit, a semantic hit (a reworded question that is found by the vector search and passes
+  verification), and a miss (new question: upstream call + store; in semantic mode also the
+  embedding and the index insert), beside the same request with no cache in play. Both processes
+  share the machine's 2 cores.
+- embed: all-MiniLM-L6-v2 sentences/s by batch size, and through the MicroBatcher at concurrency.
+- memory: RSS growth of the FAISS index and of the memory store per 100k entries (synthetic
+  vectors), Redis memory per entry (10k entries, extrapolated), search latency at 100k vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+PY = sys.executable
+STORED = [
+    "How do I install Docker on Ubuntu?", "What is the capital of Australia?", "How do I reverse a list in Python?",
+    "Why is the sky blue?", "How do I get red wine out of a carpet?", "What causes the seasons on Earth?",
+    "How can I improve my credit score?", "How do I make cold brew coffee at home?",
+    "What is the difference between a process and a thread?", "How do I keep basil fresh?",
+]
+PREFIXES = ["", "Quick question:", "Hey,", "Please tell me:", "I was wondering,", "Can you help?",
+            "Hello!", "Question for you:", "Sorry to bother you,", "So,"]
+SUFFIXES = ["", " Thanks!", " Thank you.", " Cheers.", " Much appreciated.", " Any ideas?"]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def variants() -> list[str]:
+    out = []
+    for p in PREFIXES:
+        for s in SUFFIXES:
+            for q in STORED:
+                text = f"{p} {q[0].lower() + q[1:] if p else q}{s}".strip()
+                if text not in STORED:
+                    out.append(text)
+    return out
+
+
+# -- latency ------------------------------------------------------------------------------------------
+
+class Server:
+    def __init__(self, config: dict[str, Any], port: int) -> None:
+        self.port = port
+        self.proc = subprocess.Popen([PY, str(ROOT / "bench/cache/serve.py"), "--port", str(port),
+                                      "--config", json.dumps(config)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line.startswith("READY"):
+            raise RuntimeError(f"bench server failed to start: {line!r}")
+        self.url = f"http://127.0.0.1:{port}/v1/chat/completions"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+async def drive(url: str, texts: list[str], concurrency: int) -> tuple[list[float], dict[str, int]]:
+    import aiohttp
+
+    lat: list[float] = []
+    statuses: dict[str, int] = {}
+    queue = list(texts)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while queue:
+            text = queue.pop()
+            body = {"model": "mock", "messages": [{"role": "user", "content": text}]}
+            t0 = time.perf_counter()
+            async with session.post(url, json=body) as resp:
+                await resp.read()
+                status = resp.headers.get("x-raygate-cache", "none")
+            lat.append(time.perf_counter() - t0)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return lat, statuses
+
+
+def summary(lat: list[float]) -> tuple[float, float, float]:
+    ms = sorted(x * 1000 for x in lat)
+    return statistics.median(ms), ms[min(len(ms) - 1, int(len(ms) * 0.99))], statistics.mean(ms)
+
+
+def bench_latency() -> list[str]:
+    base = {"providers": {"sandbox": {"type": "mock"}}, "default_provider": "sandbox"}
+    rows: list[tuple[str, int, list[float], dict[str, int], float]] = []
+
+    def run(label: str, url: str, texts: list[str], conc: int) -> None:
+        warm = [f"warm-up request {len(rows)} {i}" for i in range(20)]
+        asyncio.run(drive(url, warm, conc))  # warm-up (connections, code paths)
+        t0 = time.perf_counter()
+        lat, statuses = asyncio.run(drive(url, texts, conc))
+        rows.append((label, conc, lat, statuses, len(texts) / (time.perf_counter() - t0)))
+
+    # no cache in play
+    srv = Server(base, 18911)
+    try:
+        for conc in (1, 16):
+            run("no cache (baseline)", srv.url, [f"baseline question {i}" for i in range(400)], conc)
+    finally:
+        srv.stop()
+    # exact mode
+    srv = Server({**base, "cache": {"enabled": True, "mode": "exact"}}, 18912)
+    try:
+        for conc in (1, 16):
+            run("exact mode: miss", srv.url, [f"exact miss {conc} {i}" for i in range(400)], conc)
+            run("exact mode: hit", srv.url, ["exact hit question"] * 400, conc)
+    finally:
+        srv.stop()
+    # semantic mode
+    srv = Server({**base, "cache": {"enabled": True, "mode": "semantic"}}, 18913)
+    try:
+        asyncio.run(drive(srv.url, STORED, 1))
+        time.sleep(0.5)
+        pool = variants()
+        for conc in (1, 16):
+            run("semantic mode: exact hit", srv.url, [STORED[0]] * 300, conc)
+            run("semantic mode: semantic hit", srv.url, pool[:300] if conc == 1 else pool[300:], conc)
+            run("semantic mode: miss", srv.url,
+                [f"Tell me a story about a {w} who learns to {v}" for w in
+                 ("dragon", "robot", "sailor", "gardener", "wizard", "baker", "pilot", "painter", "clockmaker",
+                  "lighthouse keeper")
+                 for v in ("sing", "swim", "dance", "paint", "cook", "fly", "read", "sew", "juggle",
+                           "whistle", "knit", "surf", "climb", "skate", "fish")][: 150] if conc == 1 else
+                [f"Describe a {c} {a} that lives in the {h} and eats {f}" for c in
+                 ("red", "blue", "green", "tiny", "giant") for a in ("fox", "owl", "bear", "frog") for h in
+                 ("forest", "desert", "ocean", "city") for f in ("berries", "insects", "bread")][:200], conc)
+    finally:
+        srv.stop()
+    lines = ["## Latency per lookup outcome (bench/cache/bench.py latency)", "",
+             "Client-side latency of a chat completion through the in-process gateway (uvicorn + raw ASGI app, "
+             "mock upstream answering in 0 ms, memory backend, in-process semantic stage); the client and the "
+             "gateway share the 2 cores. `outcome` is the x-raygate-cache header seen.", "",
+             "| scenario | concurrency | requests | outcome | p50 ms | p99 ms | mean ms | req/s |",
+             "|---|---:|---:|---|---:|---:|---:|---:|"]
+    for label, conc, lat, statuses, rps in rows:
+        p50, p99, mean = summary(lat)
+        outcome = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+        lines.append(f"| {label} | {conc} | {len(lat)} | {outcome} | {p50:.2f} | {p99:.2f} | {mean:.2f} | {rps:.0f} |")
+    return lines + [""]
+
+
+# -- embedding throughput -------------------------------------------------------------------------------
+
+def bench_embed() -> list[str]:
+    from deployments.cache.embedder import MicroBatcher, shared_embedder
+
+    emb = shared_embedder()
+    texts = variants() * 4
+    emb.encode(texts[:8])
+    lines = ["## Embedding throughput (bench/cache/bench.py embed)", "",
+             "all-MiniLM-L6-v2 on CPU (torch threads: default = 2), short questions (8–15 words).", "",
+             "| how | batch | sentences/s | ms per call |", "|---|---:|---:|---:|"]
+    for batch in (1, 4, 8, 16, 32, 64):
+        n = 0
+        t0 = time.perf_counter()
+        calls = 0
+        while time.perf_counter() - t0 < 4:
+            emb.encode(texts[n % 400:(n % 400) + batch])
+            n += batch
+            calls += 1
+        dt = time.perf_counter() - t0
+        lines.append(f"| encode() | {batch} | {n / dt:.0f} | {dt / calls * 1000:.1f} |")
+
+    async def batched(conc: int, total: int) -> tuple[float, float]:
+        mb = MicroBatcher(emb.encode, 32, 0.005)
+        queue = list(texts[:total])
+
+        async def worker() -> None:
+            while queue:
+                await mb.embed(queue.pop())
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(conc)))
+        return total / (time.perf_counter() - t0), total / max(1, mb.batches)
+
+    for conc in (1, 16, 64):
+        rate, avg = asyncio.run(batched(conc, 200 if conc == 1 else 600))
+        lines.append(f"| MicroBatcher, {conc} concurrent callers | avg {avg:.1f} | {rate:.0f} | — |")
+    return lines + ["", "The Serve deployment batches with `serve.batch` (same max_batch_size 32, 5 ms wait).", ""]
+
+
+# -- memory ------------------------------------------------------------------------------------------------
+
+def bench_memory() -> list[str]:
+    import gc
+
+    from deployments.cache.index import VectorIndex
+    from deployments.cache.store import Entry, MemoryStore
+
+    rng = np.random.default_rng(0)
+    n = 100_000
+    vecs = rng.normal(size=(n, 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    texts = [f"synthetic question number {i} about some topic or other" for i in range(n)]
+    keys = [f"{i:032x}" for i in range(n)]
+    lines = ["## Memory per 100k entries (bench/cache/bench.py memory)", "",
+             "Synthetic normalised 384-d vectors; RSS growth of this process (FAISS allocates outside Python).", "",
+             "| what | entries | RSS growth MB | bytes per entry |", "|---|---:|---:|---:|"]
+
+    def measure(label: str, build: Any) -> Any:
+        gc.collect()
+        before = rss_mb()
+        obj = build()
+        gc.collect()
+        grown = rss_mb() - before
+        lines.append(f"| {label} | {n:,} | {grown:.0f} | {grown * 2**20 / n:.0f} |")
+        return obj
+
+    def one_scope() -> VectorIndex:
+        idx = VectorIndex(384)
+        for i in range(n):
+            idx.add("scope", f"{i:032x}", vecs[i], f"synthetic question number {i} about some topic", 1e12)
+        return idx
+
+    idx = measure("vector index, 1 scope (IndexFlatIP + key/text per slot)", one_scope)
+    q = vecs[:200] + rng.normal(scale=0.01, size=(200, 384)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    times = []
+    for v in q:
+        t0 = time.perf_counter()
+        idx.search("scope", v, 4, 0, 0.84)
+        times.append((time.perf_counter() - t0) * 1000)
+    search_line = (f"Search in one scope of 100k vectors: p50 {statistics.median(times):.1f} ms, "
+                   f"p99 {sorted(times)[197]:.1f} ms (exact flat search; each scope is searched alone, so "
+                   "typical scopes are far smaller).")
+    del idx
+    gc.collect()
+
+    def many_scopes() -> VectorIndex:
+        idx = VectorIndex(384)
+        for i in range(n):
+            idx.add(f"scope{i % 10_000}", f"{i:032x}", vecs[i], f"synthetic question number {i} about some topic", 1e12)
+        return idx
+
+    idx = measure("vector index, 10,000 scopes of 10", many_scopes)
+    del idx
+    gc.collect()
+    body = b'{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"' \
+        + b"x" * 700 + b'"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":150,"total_tokens":160}}'
+
+    async def fill() -> MemoryStore:
+        s = MemoryStore(n)
+        now = time.time()
+        for i in range(n):
+            text = f"synthetic question number {i} about some topic"
+            await s.put(Entry(f"{i:032x}", body + str(i).encode(), "openai", "gpt-4o-mini", "s" * 32, text,
+                              "You are a helpful assistant.\n" + text, now, now + 3600))
+        return s
+
+    store = measure(f"memory store, ~{len(body)} B responses + prompt text", lambda: asyncio.run(fill()))
+    del store
+    lines += ["", search_line, ""]
+    lines += bench_redis_memory(body, texts, vecs)
+    return lines
+
+
+def bench_redis_memory(body: bytes, texts: list[str], vecs: np.ndarray) -> list[str]:
+    import uuid
+
+    import redis
+
+    from deployments.cache.store import Entry, RedisStore
+
+    url = "redis://127.0.0.1:6379/7"
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except Exception:  # noqa: BLE001
+        return ["Redis not running: redis memory not measured.", ""]
+    prefix = f"rgbench:cache:{uuid.uuid4().hex[:8]}:"
+    n = 10_000
+
+    async def fill() -> float:
+        store = RedisStore(url, prefix, 1_000_000)
+        now = time.time()
+        t0 = time.perf_counter()
+        for i in range(n):
+            await store.put(Entry(f"{i:032x}", body, "openai", "gpt-4o-mini", "s" * 32, texts[i], texts[i], now,
+                                  now + 3600))
+            await store.set_vector(f"{i:032x}", vecs[i].tobytes())
+        dt = time.perf_counter() - t0
+        await store.close()
+        return dt
+
+    before = client.info("memory")["used_memory"]
+    try:
+        dt = asyncio.run(fill())
+        grown = client.info("memory")["used_memory"] - before
+    finally:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        for i in range(0, len(keys), 1000):
+            client.delete(*keys[i:i + 1000])
+    return ["| what | entries | used_memory growth MB | bytes per entry | per 100k (extrapolated) |",
+            "|---|---:|---:|---:|---:|",
+            f"| redis backend (entry hash with response, prompt, vector; lru/exp zsets; change log) | {n:,} | "
+            f"{grown / 2**20:.1f} | {grown / n:.0f} | {grown / n * 100_000 / 2**20:.0f} MB |", "",
+            f"Redis insert (put script + vector script, sequential): {dt / n * 1000:.2f} ms per entry.", ""]
+
+
+def bench_quality() -> list[str]:
+    sys.path.insert(0, str(ROOT / "bench/cache"))
+    from eval import report  # type: ignore[import-not-found]
+
+    return report(failures=True)
+
+
+def header() -> list[str]:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    load = os.getloadavg()
+    return ["# Response cache: quality, latency, throughput, memory", "",
+            f"Generated by `python bench/cache/bench.py` at commit {commit}, {time.strftime('%Y-%m-%d %H:%M')} UTC, "
+            f"on {os.cpu_count()} cores; load average when it started: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+            "(other sessions share this machine, so latency figures carry their noise).", ""]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("parts", nargs="*", default=["quality", "latency", "embed", "memory"])
+    ap.add_argument("--out", default=str(ROOT / "bench/results/cache.md"))
+    args = ap.parse_args()
+    lines: list[str] = header()
+    for part in args.parts:
+        lines += {"quality": bench_quality, "latency": bench_latency, "embed": bench_embed,
+                  "memory": bench_memory}[part]()
+        print("\n".join(lines), flush=True)
+    Path(args.out).write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
