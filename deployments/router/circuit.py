@@ -127,7 +127,9 @@ class CircuitBoard:
         self.tripped: set[str] = set()  # keys not closed: the only ones that need a look
         self.outbox: list[tuple[Any, ...]] = []
         self.actor: Any = None
+        self._factory: Callable[[], Any] | None = None
         self.interval = 0.5
+        self.started = False  # begin() ran
         self._task: asyncio.Task[None] | None = None
         self._seq = 0
         self._touched: dict[str, int] = {}
@@ -181,13 +183,41 @@ class CircuitBoard:
             self.on_change(key, state)
 
     # -- sharing across replicas -------------------------------------------------------------------
-    def attach(self, actor: Any, interval: float = 0.5) -> None:
-        """Share state through `actor` (a CircuitAggregator handle); the actor counts transitions."""
+    def attach(self, actor: Any = None, *, factory: Callable[[], Any] | None = None,
+               interval: float = 0.5) -> None:
+        """Share state through a CircuitAggregator actor: given, or made by `factory` on the first
+        strategy request (so a gateway that never routes by strategy never starts the actor).
+        Once attached, the actor counts the transitions (once, not once per replica)."""
         self.actor = actor
+        self._factory = factory
         self.interval = interval
 
+    async def begin(self) -> None:
+        """First strategy request of this replica: get the actor, take its view, start the sync loop.
+
+        Awaited once (later calls return at once: the caller checks `started`), so a replica that
+        joins late does not route to a target the others have already tripped.
+        """
+        if self.started:
+            return
+        self.started = True
+        if self.actor is None and self._factory is not None:
+            try:
+                self.actor = self._factory()
+            except Exception:  # no Ray here after all: stay local
+                log.warning("circuit breaker actor unavailable; breakers stay local", exc_info=True)
+            self._factory = None
+        if self.actor is None:
+            return
+        try:
+            await asyncio.wait_for(self.sync_once(), timeout=2.0)
+        except Exception:  # noqa: BLE001 - the loop below keeps trying
+            log.warning("first circuit state sync failed", exc_info=True)
+        self.start()
+
     def start(self) -> None:
-        """Start the sync loop on the running loop (first routed request; a no-op afterwards)."""
+        """Start the sync loop on the running loop (a no-op when running or without an actor)."""
+        self.started = True
         if self._task is None and self.actor is not None:
             self._task = asyncio.get_running_loop().create_task(self._loop())
 

@@ -170,10 +170,11 @@ class RouterDeployment:
         self.router = Router(resolve_config(config))
         from .circuit import circuit_actor
 
-        self.router.circuits.attach(circuit_actor())  # balancers skip targets tripped on any replica
+        self.router.circuits.attach(factory=circuit_actor)  # balancers skip targets tripped on any replica
 
     async def plan(self, req: RouteRequest) -> Plan:
-        self.router.circuits.start()
+        if not self.router.circuits.started:
+            await self.router.circuits.begin()
         return self.router.resolve(req)
 
     async def ping(self) -> bool:

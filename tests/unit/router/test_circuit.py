@@ -223,3 +223,30 @@ def test_aggregator_counts_changes_once() -> None:
     pushed: list[dict] = []
     agg.sync([("t", False, 0.0, 3, 10.0, 5.0)] * 3)
     assert pushed == [{"counters": {"raygate_circuit_state_changes_total": {("t", OPEN): 1.0}}, "hist": {}}]
+
+
+async def test_begin_creates_the_actor_lazily_and_adopts_the_view_first() -> None:
+    clock = Clock()
+    actor = FakeActor(clock)
+    actor.agg.sync([("t", False, clock.t, 3, 10.0, 5.0)] * 3)  # tripped by other replicas already
+    made = []
+    board = CircuitBoard(clock=clock)
+    board.attach(factory=lambda: made.append(1) or actor, interval=60)
+    assert made == [] and board.available("t")  # nothing until the first strategy request
+    await board.begin()
+    await board.begin()
+    assert made == [1]
+    assert not board.available("t")  # the view was taken before routing anything
+    await board.stop()
+
+
+async def test_begin_without_ray_stays_local() -> None:
+    def no_ray() -> None:
+        raise RuntimeError("Ray is not initialized")
+
+    board = CircuitBoard()
+    board.attach(factory=no_ray)
+    await board.begin()
+    assert board.started and board.actor is None and board._task is None
+    board.record("t", False, POLICY)
+    assert board.outbox == []

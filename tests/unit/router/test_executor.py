@@ -68,7 +68,12 @@ class FakeProvider:
         return step
 
     async def chat(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
-        step = await self._step(body, ctx, timeout)
+        # like a real provider, it enforces the timeout of a whole call itself
+        try:
+            await asyncio.wait_for(self._step(body, ctx, timeout), timeout)
+        except TimeoutError:
+            raise GatewayError(504, f"provider {self.name!r} did not answer within {timeout}s",
+                               code="upstream_timeout", error_class="timeout") from None
         return f"answer from {self.name}".encode()
 
     async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:

@@ -318,3 +318,14 @@ def test_models_may_name_a_strategy_and_strategies_reference_each_other() -> Non
                                 "outer": {"type": "load_balance", "targets": [{"strategy": "inner"}, {"provider": "q"}]}}),
                         "models": {"fast": "outer"}})
     assert set(Router(cfg).strategies) == {"inner", "outer"}
+
+
+def test_plans_survive_a_handle_hop(router: Router) -> None:
+    """With `placement.router: deployment` the Plan crosses a Serve handle (pickled)."""
+    import pickle
+
+    plan = router.resolve(RouteRequest("gpt-4", config="production-fallback"))
+    copy = pickle.loads(pickle.dumps(plan))
+    assert copy == plan and copy.attempts[0].circuit == plan.attempts[0].circuit
+    req = RouteRequest("m", config={"provider": "openai-primary"}, metadata={"a": "b"}, body={"x": [1]})
+    assert pickle.loads(pickle.dumps(req)) == req
