@@ -76,7 +76,7 @@ class Ingress:
                                         semantic_cache=semantic_cache)
         from deployments.router.circuit import circuit_actor
 
-        self.gateway.executor.circuits.attach(circuit_actor())  # breakers shared by every replica
+        self.gateway.executor.circuits.attach(factory=circuit_actor)  # breakers shared by all replicas
         self.http_app = HttpApp(self.gateway, self.config, on_shutdown=self.gateway.metrics.stop)
 
     def __serve_build_asgi_app__(self) -> HttpApp:
