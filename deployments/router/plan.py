@@ -37,13 +37,14 @@ class Attempt:
     backoff: Backoff | None = None
     circuit: Any = None  # a circuit.CircuitPolicy, or None (no breaker: plain requests)
     key: str = ""  # circuit/stats key of the target ("provider" or "provider/model")
+    cache: Any = None  # the `cache` setting in force for this target (strategy or target level)
 
 
 @dataclass(slots=True)
 class Plan:
     attempts: list[Attempt]
     strategy: str | None = None  # None: a plain request (single attempt, no retries, no breaker)
-    cache: Any = None  # a cache setting from the strategy, if it has one
+    cache: Any = None  # the first attempt's `cache` setting, if any (read by the cache stage)
     model: str | None = None  # the request's model, for attempts that name none
 
 

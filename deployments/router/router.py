@@ -50,8 +50,7 @@ class Router:
         self.stats = TargetStats()
         self.runtime = Runtime(self.circuits.available, self.stats)
         self.strategies = self._build_strategies(config)
-        self._cache_settings = {name: s.cache for name, s in config.strategies.items()}
-        self._inline: OrderedDict[str, tuple[Node, Any]] = OrderedDict()
+        self._inline: OrderedDict[str, Node] = OrderedDict()
 
     def _build_strategies(self, config: Any) -> dict[str, Node]:
         return compile_strategies(config.strategies, set(config.providers), self.rng)
@@ -98,29 +97,29 @@ class Router:
             if not text.startswith("{"):
                 raise E.not_found(f"strategy {config!r} is not configured", code="strategy_not_found",
                                   param="config")
-            node, cache = self._inline_node(text, None)
+            node = self._inline_node(text, None)
         elif isinstance(config, dict):
-            node, cache = self._inline_node(None, config)
+            node = self._inline_node(None, config)
         else:
             raise E.bad_request("config must be a strategy name or a config object", param="config",
                                 code="invalid_config")
-        return self._plan(node, req, "config", cache)
+        return self._plan(node, req, "config")
 
     def plan_strategy(self, name: str, req: RouteRequest, route: str) -> Plan:
         node = self.strategies.get(name)
         if node is None:
             raise E.not_found(f"strategy {name!r} is not configured", code="strategy_not_found", param="config")
-        return self._plan(node, req, name, self._cache_settings.get(name))
+        return self._plan(node, req, name)
 
-    def _plan(self, node: Node, req: RouteRequest, strategy: str, cache: Any) -> Plan:
+    def _plan(self, node: Node, req: RouteRequest, strategy: str) -> Plan:
         try:
             attempts = node.plan(req, self.runtime)
         except NoRoute as miss:
             raise E.bad_request(f"no rule of {miss.path!r} matched the request (add a `default` rule)",
                                 param="config", code="no_route_matched") from None
-        return Plan(attempts, strategy, cache, req.model)
+        return Plan(attempts, strategy, attempts[0].cache, req.model)
 
-    def _inline_node(self, text: str | None, obj: dict[str, Any] | None) -> tuple[Node, Any]:
+    def _inline_node(self, text: str | None, obj: dict[str, Any] | None) -> Node:
         """Parse, convert (Portkey shape) and compile an inline config; compiled configs are cached."""
         if text is None:
             text = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode()
@@ -150,11 +149,10 @@ class Router:
             raise _invalid(f"{where}: {reason}") from None
         except RouteError as err:
             raise _invalid(f"{err.path}: {err.reason}") from None
-        entry = (node, cfg.cache)
-        self._inline[text] = entry
+        self._inline[text] = node
         if len(self._inline) > INLINE_CACHE:
             self._inline.popitem(last=False)
-        return entry
+        return node
 
 
 def _invalid(message: str) -> E.GatewayError:

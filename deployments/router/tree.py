@@ -7,7 +7,7 @@
     Conditional  first rule whose condition holds -> that target's attempts
 
 Knobs (`timeout`, `retry`, `on_status_codes`, `override_params`, `backoff`, `circuit_breaker`,
-`idle_timeout`) flow down the tree; a node's own value wins, override_params merge (child wins).
+`idle_timeout`, `cache`) flow down the tree; a node's own value wins, override_params merge (child wins).
 `route` labels follow the config (`production-fallback.targets[1]`,
 `smart-router.rules[0].target`, `gpt4-pool.providers[0].targets[1]`); a target that names
 another strategy continues the path of the target that names it. Static subtrees (no balancer,
@@ -56,6 +56,7 @@ class Knobs:
     override_params: dict[str, Any] | None = None
     backoff: Backoff = DEFAULT_BACKOFF
     circuit: CircuitPolicy | None = CircuitPolicy()
+    cache: Any = None
 
     def merge(self, t: TargetConfig) -> Knobs:
         out = self
@@ -74,6 +75,8 @@ class Knobs:
             out = replace(out, backoff=_backoff(t.backoff))
         if t.circuit_breaker is not None:
             out = replace(out, circuit=_circuit(t.circuit_breaker))
+        if t.cache is not None:
+            out = replace(out, cache=t.cache)
         return out
 
 
@@ -130,7 +133,7 @@ class Leaf(Node):
         return {"provider": a.provider, "model": a.model, "timeout": a.timeout, "idle_timeout": a.idle_timeout,
                 "retry": a.retry, "override_params": a.override_params,
                 "on_status_codes": sorted(a.on_status_codes) if a.on_status_codes is not None else None,
-                "backoff": a.backoff, "circuit": a.circuit}
+                "backoff": a.backoff, "circuit": a.circuit, "cache": a.cache}
 
 
 class _Group(Node):
@@ -312,7 +315,7 @@ class Compiler:
             params = params or None
         key = f"{provider}/{model}" if model else provider
         return Leaf(Attempt(provider, model, route, knobs.timeout, knobs.retry, params, knobs.on_status_codes,
-                            knobs.idle_timeout, knobs.backoff, knobs.circuit, key))
+                            knobs.idle_timeout, knobs.backoff, knobs.circuit, key, knobs.cache))
 
 
 def compile_strategies(strategies: dict[str, Any], providers: set[str],

@@ -113,13 +113,13 @@ def test_portkey_json_and_yaml_give_the_same_tree(config: Any, router: Router, n
     # the same through the router's inline path, as an object and as a JSON string
     req = RouteRequest("gpt-4o", config=PORTKEY[name], body={"messages": [{"role": "user", "content": "hi"}]})
     assert router.plan_config(req).strategy == "config"
-    node, _ = router._inline_node(orjson.dumps(PORTKEY[name]).decode(), None)
+    node = router._inline_node(orjson.dumps(PORTKEY[name]).decode(), None)
     assert node.describe() == yaml_tree
 
 
 def test_yaml_shape_inline_config_too(config: Any, router: Router) -> None:
     inline = yaml.safe_load(SEED_YAML)["strategies"]["production-fallback"]
-    node, _ = router._inline_node(None, inline)
+    node = router._inline_node(None, inline)
     assert node.describe() == router.strategies["production-fallback"].describe()
 
 
@@ -329,3 +329,18 @@ def test_plans_survive_a_handle_hop(router: Router) -> None:
     assert copy == plan and copy.attempts[0].circuit == plan.attempts[0].circuit
     req = RouteRequest("m", config={"provider": "openai-primary"}, metadata={"a": "b"}, body={"x": [1]})
     assert pickle.loads(pickle.dumps(req)) == req
+
+
+def test_cache_settings_flow_to_the_plan() -> None:
+    cfg = parse_config({"providers": {"p": {"type": "mock"}, "q": {"type": "mock"}}, "strategies": {
+        "s": {"type": "fallback", "cache": {"mode": "exact", "ttl": 60},
+              "targets": [{"provider": "p"}, {"provider": "q", "cache": False}]},
+        "t": {"type": "fallback", "targets": [{"provider": "q", "cache": "semantic"}, {"provider": "p"}]}}})
+    router = Router(cfg)
+    plan = router.resolve(RouteRequest("m", config="s"))
+    assert plan.cache == {"mode": "exact", "ttl": 60}
+    assert [a.cache for a in plan.attempts] == [{"mode": "exact", "ttl": 60}, False]
+    assert router.resolve(RouteRequest("m", config="t")).cache == "semantic"
+    assert router.resolve(RouteRequest("m", config={"provider": "p", "cache": {"mode": "simple", "max_age": 5}})).cache \
+        == {"mode": "simple", "max_age": 5}
+    assert router.resolve(RouteRequest("m", config="  {\"provider\": \"p\"}")).cache is None
