@@ -15,10 +15,10 @@ Mapping (Portkey -> raygate):
   strategy.conditions [{query, then}] + strategy.default -> rules (query -> condition, then -> the
       target with that `name`);  query operators $eq $ne $gt $gte $lt $lte $in $nin $regex $and $or
       over metadata.<key> and params.<key> (the request body)
-  strategy.sticky {enabled, hash_fields} -> sticky_key;  strategy.cb_config {failure_threshold,
-      cooldown_interval (ms)} -> circuit_breaker {failures, cooldown}
+  strategy.sticky {enabled, hash_fields} -> sticky_key
 Refused with a clear error: credentials and endpoints (api_key, custom_host, ...: a request may
-only use providers configured in raygate), hooks/guardrails, and any other key.
+only use providers configured in raygate), hooks/guardrails, strategy.cb_config (breaker state is
+shared by all requests, so its thresholds belong to the gateway's config), and any other key.
 """
 
 from __future__ import annotations
@@ -140,25 +140,10 @@ def _strategy(strategy: dict[str, Any], where: str, out: dict[str, Any]) -> None
                 exprs = [field_expr(f, f"{where}.sticky.hash_fields[{i}]") for i, f in enumerate(fields)]
                 out["sticky_key"] = exprs[0] if len(exprs) == 1 else "[" + ", ".join(exprs) + "]"
         elif key == "cb_config":
-            out["circuit_breaker"] = _circuit(v, f"{where}.cb_config")
+            raise PortkeyError(f"{where}.cb_config", "circuit breakers are set in the gateway's strategies, "
+                                                     "not per request")
         else:
             raise PortkeyError(f"{where}.{key}", "unsupported key")
-
-
-def _circuit(v: Any, where: str) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise PortkeyError(where, "must be an object")
-    out: dict[str, Any] = {}
-    for key, value in v.items():
-        if key == "failure_threshold":
-            out["failures"] = value
-        elif key == "cooldown_interval":
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise PortkeyError(f"{where}.{key}", "must be a positive number of milliseconds")
-            out["cooldown"] = value / 1000
-        else:
-            raise PortkeyError(f"{where}.{key}", "not supported (raygate counts failures in a window)")
-    return out
 
 
 def _rules(strategy: dict[str, Any], targets: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:

@@ -256,6 +256,12 @@ class Compiler:
         if self.inline and (self.count > MAX_INLINE_TARGETS or depth > MAX_INLINE_DEPTH):
             raise RouteError(where, f"inline config is too large (at most {MAX_INLINE_TARGETS} targets, "
                                     f"{MAX_INLINE_DEPTH} levels)")
+        if self.inline and t.circuit_breaker is not None and t.circuit_breaker.enabled \
+                and t.circuit_breaker.model_fields_set - {"enabled"}:
+            # breaker state is per target and shared by every request: one client must not be
+            # able to make it trip faster or stay open longer for everyone else
+            raise RouteError(f"{where}.circuit_breaker", "breaker thresholds are set in the gateway's "
+                                                         "strategies, not per request (only enabled: false)")
         knobs = knobs.merge(t)
         if t.provider is not None:
             return self.leaf(t, route, knobs, where)

@@ -257,11 +257,24 @@ def test_portkey_retry_after_switch_and_circuit() -> None:
                                                    "use_retry_after_header": False}})
     assert out == {"provider": "p", "retry": 3, "on_status_codes": [429], "backoff": {"retry_after_cap": 0}}
     out = from_portkey({"strategy": {"mode": "loadbalance", "sticky": {"enabled": True,
-                                                                        "hash_fields": ["metadata.session_id"]},
-                                     "cb_config": {"failure_threshold": 2, "cooldown_interval": 5000}},
+                                                                        "hash_fields": ["metadata.session_id"]}},
                         "targets": [{"provider": "p"}]})
     assert out["sticky_key"] == "metadata.session_id"
-    assert out["circuit_breaker"] == {"failures": 2, "cooldown": 5.0}
+    out = from_portkey({"strategy": {"mode": "loadbalance", "sticky": {"hash_fields": ["metadata.a", "params.user"]}},
+                        "targets": [{"provider": "p"}]})
+    assert out["sticky_key"] == "[metadata.a, request.user]"
+    with pytest.raises(PortkeyError, match="gateway's strategies"):
+        from_portkey({"strategy": {"mode": "fallback", "cb_config": {"failure_threshold": 1}},
+                      "targets": [{"provider": "p"}]})
+
+
+def test_inline_configs_cannot_tune_shared_breakers(router: Router) -> None:
+    with pytest.raises(GatewayError, match="breaker thresholds"):
+        router.resolve(RouteRequest("m", config={"type": "fallback", "circuit_breaker": {"failures": 1},
+                                                 "targets": [{"provider": "openai-primary"}]}))
+    plan = router.resolve(RouteRequest("m", config={"type": "fallback", "circuit_breaker": {"enabled": False},
+                                                    "targets": [{"provider": "openai-primary"}]}))
+    assert plan.attempts[0].circuit is None
 
 
 # --- start-up errors name the file, the strategy and the rule ---------------------------------------
