@@ -106,63 +106,110 @@ def summary(lat: list[float]) -> tuple[float, float, float]:
     return statistics.median(ms), ms[min(len(ms) - 1, int(len(ms) * 0.99))], statistics.mean(ms)
 
 
-def bench_latency() -> list[str]:
-    base = {"providers": {"sandbox": {"type": "mock"}}, "default_provider": "sandbox"}
-    rows: list[tuple[str, int, list[float], dict[str, int], float]] = []
+MISS_C1 = [f"Tell me a story about a {w} who learns to {v}" for w in
+           ("dragon", "robot", "sailor", "gardener", "wizard", "baker", "pilot", "painter", "clockmaker",
+            "lighthouse keeper")
+           for v in ("sing", "swim", "dance", "paint", "cook", "fly", "read", "sew", "juggle", "whistle", "knit",
+                     "surf", "climb", "skate", "fish")][:150]
+MISS_C16 = [f"Describe a {c} {a} that lives in the {h} and eats {f}" for c in ("red", "blue", "green", "tiny", "giant")
+            for a in ("fox", "owl", "bear", "frog") for h in ("forest", "desert", "ocean", "city")
+            for f in ("berries", "insects", "bread")][:200]
+Row = tuple[str, int, list[float], dict[str, int], float]
 
-    def run(label: str, url: str, texts: list[str], conc: int) -> None:
-        warm = [f"warm-up request {len(rows)} {i}" for i in range(20)]
-        asyncio.run(drive(url, warm, conc))  # warm-up (connections, code paths)
-        t0 = time.perf_counter()
-        lat, statuses = asyncio.run(drive(url, texts, conc))
-        rows.append((label, conc, lat, statuses, len(texts) / (time.perf_counter() - t0)))
 
-    # no cache in play
-    srv = Server(base, 18911)
-    try:
-        for conc in (1, 16):
-            run("no cache (baseline)", srv.url, [f"baseline question {i}" for i in range(400)], conc)
-    finally:
-        srv.stop()
-    # exact mode
-    srv = Server({**base, "cache": {"enabled": True, "mode": "exact"}}, 18912)
-    try:
-        for conc in (1, 16):
-            run("exact mode: miss", srv.url, [f"exact miss {conc} {i}" for i in range(400)], conc)
-            run("exact mode: hit", srv.url, ["exact hit question"] * 400, conc)
-    finally:
-        srv.stop()
-    # semantic mode
-    srv = Server({**base, "cache": {"enabled": True, "mode": "semantic"}}, 18913)
-    try:
-        asyncio.run(drive(srv.url, STORED, 1))
-        time.sleep(0.5)
-        pool = variants()
-        for conc in (1, 16):
-            run("semantic mode: exact hit", srv.url, [STORED[0]] * 300, conc)
-            run("semantic mode: semantic hit", srv.url, pool[:300] if conc == 1 else pool[300:], conc)
-            run("semantic mode: miss", srv.url,
-                [f"Tell me a story about a {w} who learns to {v}" for w in
-                 ("dragon", "robot", "sailor", "gardener", "wizard", "baker", "pilot", "painter", "clockmaker",
-                  "lighthouse keeper")
-                 for v in ("sing", "swim", "dance", "paint", "cook", "fly", "read", "sew", "juggle",
-                           "whistle", "knit", "surf", "climb", "skate", "fish")][: 150] if conc == 1 else
-                [f"Describe a {c} {a} that lives in the {h} and eats {f}" for c in
-                 ("red", "blue", "green", "tiny", "giant") for a in ("fox", "owl", "bear", "frog") for h in
-                 ("forest", "desert", "ocean", "city") for f in ("berries", "insects", "bread")][:200], conc)
-    finally:
-        srv.stop()
-    lines = ["## Latency per lookup outcome (bench/cache/bench.py latency)", "",
-             "Client-side latency of a chat completion through the in-process gateway (uvicorn + raw ASGI app, "
-             "mock upstream answering in 0 ms, memory backend, in-process semantic stage); the client and the "
-             "gateway share the 2 cores. `outcome` is the x-raygate-cache header seen.", "",
-             "| scenario | concurrency | requests | outcome | p50 ms | p99 ms | mean ms | req/s |",
+def run_scenario(rows: list[Row], label: str, url: str, texts: list[str], conc: int) -> None:
+    warm = [f"warm-up request {label} {conc} {i}" for i in range(20)]
+    asyncio.run(drive(url, warm, conc))  # warm-up (connections, code paths)
+    t0 = time.perf_counter()
+    lat, statuses = asyncio.run(drive(url, texts, conc))
+    rows.append((label, conc, lat, statuses, len(texts) / (time.perf_counter() - t0)))
+
+
+def scenarios(rows: list[Row], urls: dict[str, str], tag: str = "") -> None:
+    """urls: {"off": ..., "exact": ..., "semantic": ...} chat-completions URLs of three gateways."""
+    for conc in (1, 16):
+        run_scenario(rows, f"{tag}no cache (baseline)", urls["off"], [f"baseline {tag}{conc} {i}" for i in range(400)], conc)
+    for conc in (1, 16):
+        run_scenario(rows, f"{tag}exact mode: miss", urls["exact"], [f"exact miss {tag}{conc} {i}" for i in range(400)], conc)
+        run_scenario(rows, f"{tag}exact mode: hit", urls["exact"], ["exact hit question"] * 400, conc)
+    asyncio.run(drive(urls["semantic"], STORED, 1))
+    time.sleep(0.5)
+    pool = variants()
+    for conc in (1, 16):
+        run_scenario(rows, f"{tag}semantic mode: exact hit", urls["semantic"], [STORED[0]] * 300, conc)
+        run_scenario(rows, f"{tag}semantic mode: semantic hit", urls["semantic"],
+                     pool[:300] if conc == 1 else pool[300:], conc)
+        run_scenario(rows, f"{tag}semantic mode: miss", urls["semantic"], MISS_C1 if conc == 1 else MISS_C16, conc)
+
+
+def table(rows: list[Row]) -> list[str]:
+    lines = ["| scenario | concurrency | requests | outcome | p50 ms | p99 ms | mean ms | req/s |",
              "|---|---:|---:|---|---:|---:|---:|---:|"]
     for label, conc, lat, statuses, rps in rows:
         p50, p99, mean = summary(lat)
         outcome = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
         lines.append(f"| {label} | {conc} | {len(lat)} | {outcome} | {p50:.2f} | {p99:.2f} | {mean:.2f} | {rps:.0f} |")
-    return lines + [""]
+    return lines
+
+
+BASE = {"providers": {"sandbox": {"type": "mock"}}, "default_provider": "sandbox"}
+CONFIGS = {"off": BASE, "exact": {**BASE, "cache": {"enabled": True, "mode": "exact"}},
+           "semantic": {**BASE, "cache": {"enabled": True, "mode": "semantic"}}}
+
+
+def bench_latency() -> list[str]:
+    rows: list[Row] = []
+    servers = {}
+    try:
+        for i, (name, cfg) in enumerate(CONFIGS.items()):
+            servers[name] = Server(cfg, 18911 + i)
+        scenarios(rows, {name: srv.url for name, srv in servers.items()})
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    return ["## Latency per lookup outcome, in-process gateway (bench/cache/bench.py latency)", "",
+            "Client-side latency of a chat completion through the gateway without Ray (uvicorn + the raw ASGI "
+            "app + Gateway, in-process semantic stage with the asyncio micro-batcher), mock upstream answering "
+            "in 0 ms, memory backend. The client and the gateway processes share the 2 cores. `outcome` is the "
+            "x-raygate-cache header seen. Misses in semantic mode include the embedding, the index insert "
+            "(background) and the store.", ""] + table(rows) + [""]
+
+
+def bench_ray() -> list[str]:
+    """The same scenarios against a real Ray Serve app: SemanticCache as its own deployment."""
+    from ray import serve
+
+    from serve_app import cluster
+    from serve_app.builder import build_app
+    from serve_app.config import parse_config
+
+    rows: list[Row] = []
+    local = cluster.start_local_cluster()
+    try:
+        cluster.connect(local.address)
+        port = cluster.free_port(18500)
+        cluster.start_serve("127.0.0.1", port, 300)
+        urls = {}
+        for name, cfg in CONFIGS.items():
+            cfg = {**cfg, "serve": {"ingress_replicas": 1}}
+            cluster.deploy(build_app({"config": parse_config(cfg, f"<bench {name}>")}), name=f"cb{name}",
+                           route_prefix=f"/cb{name}")
+            cluster.wait_http_ready(f"http://127.0.0.1:{port}/cb{name}", timeout=180)
+            urls[name] = f"http://127.0.0.1:{port}/cb{name}/v1/chat/completions"
+        scenarios(rows, urls)
+    finally:
+        try:
+            serve.shutdown()
+            import ray
+
+            ray.shutdown()
+        finally:
+            local.stop()
+    return ["## Latency per lookup outcome, Ray Serve (bench/cache/bench.py ray)", "",
+            "The same requests through a real Serve app started like `raygate serve` (HAProxy, one Ingress "
+            "replica, the SemanticCache deployment with serve.batch for semantic mode; num_cpus 0 everywhere). "
+            "A semantic lookup is one handle hop from the ingress to SemanticCache; exact hits and the replay of "
+            "cached streams stay in the ingress.", ""] + table(rows) + [""]
 
 
 # -- embedding throughput -------------------------------------------------------------------------------
@@ -188,7 +235,7 @@ def bench_embed() -> list[str]:
         lines.append(f"| encode() | {batch} | {n / dt:.0f} | {dt / calls * 1000:.1f} |")
 
     async def batched(conc: int, total: int) -> tuple[float, float]:
-        mb = MicroBatcher(emb.encode, 32, 0.005)
+        mb = MicroBatcher(emb.encode, 32, 0.0)
         queue = list(texts[:total])
 
         async def worker() -> None:
@@ -202,7 +249,7 @@ def bench_embed() -> list[str]:
     for conc in (1, 16, 64):
         rate, avg = asyncio.run(batched(conc, 200 if conc == 1 else 600))
         lines.append(f"| MicroBatcher, {conc} concurrent callers | avg {avg:.1f} | {rate:.0f} | — |")
-    return lines + ["", "The Serve deployment batches with `serve.batch` (same max_batch_size 32, 5 ms wait).", ""]
+    return lines + ["", "The Serve deployment batches with `serve.batch` the same way (max_batch_size 32, no extra wait: calls that arrive while a batch is encoded form the next one).", ""]
 
 
 # -- memory ------------------------------------------------------------------------------------------------
@@ -342,12 +389,12 @@ def header() -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("parts", nargs="*", default=["quality", "latency", "embed", "memory"])
+    ap.add_argument("parts", nargs="*", default=["quality", "latency", "ray", "embed", "memory"])
     ap.add_argument("--out", default=str(ROOT / "bench/results/cache.md"))
     args = ap.parse_args()
     lines: list[str] = header()
     for part in args.parts:
-        lines += {"quality": bench_quality, "latency": bench_latency, "embed": bench_embed,
+        lines += {"quality": bench_quality, "latency": bench_latency, "ray": bench_ray, "embed": bench_embed,
                   "memory": bench_memory}[part]()
         print("\n".join(lines), flush=True)
     Path(args.out).write_text("\n".join(lines) + "\n")

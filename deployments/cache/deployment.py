@@ -35,7 +35,7 @@ class SemanticCache:
         self.stage = SemanticStage(cfg, self._embed_one, store, dim=self.embedder.dim)
         self.batches = 0
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)
     async def _embed_batch(self, texts: list[str]) -> list[np.ndarray]:
         self.batches += 1
         vecs = await asyncio.to_thread(self.embedder.encode, texts)

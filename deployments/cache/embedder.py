@@ -62,17 +62,21 @@ class Embedder:
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
 
-_shared: dict[tuple[str, int | None], Embedder] = {}
+_shared: dict[str, Embedder] = {}
 _shared_lock = threading.Lock()
 
 
 def shared_embedder(model_name: str = DEFAULT_MODEL, threads: int | None = None) -> Embedder:
-    """The process's embedder for `model_name` (loaded on first use)."""
-    key = (model_name, threads)
+    """The process's embedder for `model_name` (loaded on first use). torch's thread count is
+    process-wide: `threads`, when given, applies to every embedder in the process."""
     with _shared_lock:
-        emb = _shared.get(key)
+        emb = _shared.get(model_name)
         if emb is None:
-            emb = _shared[key] = Embedder(model_name, threads)
+            emb = _shared[model_name] = Embedder(model_name, threads)
+        elif threads:
+            import torch
+
+            torch.set_num_threads(threads)
         return emb
 
 
