@@ -263,3 +263,20 @@ def test_semantic_invalidation_removes_vectors(gateway_server):
     assert r.json()["removed"] == 1  # a hit stores nothing new
     assert stats(srv)["semantic"]["vectors"] == 0
     assert ask(c, "Which city is the capital of Norway?")[0] == "MISS"
+
+
+def test_strategy_cache_setting(gateway_server):
+    srv = gateway_server({**BASE, "strategies": {
+        "cached-chain": {"type": "fallback", "cache": {"mode": "simple", "max_age": 60},
+                         "targets": [{"provider": "sandbox"}, {"provider": "other"}]},
+        "plain-chain": {"type": "fallback", "targets": [{"provider": "sandbox"}, {"provider": "other"}]}},
+        "models": {"cached": "cached-chain", "plain": "plain-chain"}})
+    c = client(srv.base_url)
+    assert ask(c, "strategy question", model="cached")[0] == "MISS"
+    assert ask(c, "strategy question", model="cached")[0] == "HIT"
+    assert ask(c, "strategy question", model="plain")[0] is None  # no cache in play
+    assert ask(c, "strategy question", model="cached", extra_body={"cache": False})[0] == "BYPASS"
+    # Portkey-style inline config with a cache block
+    inline = {"strategy": {"mode": "fallback"}, "targets": [{"provider": "sandbox"}], "cache": {"mode": "simple"}}
+    statuses = [ask(c, "inline question", extra_body={"config": inline})[0] for _ in range(2)]
+    assert statuses == ["MISS", "HIT"]
