@@ -212,27 +212,73 @@ def bench_ray() -> list[str]:
             "cached streams stay in the ingress.", ""] + table(rows) + [""]
 
 
+# -- cost when no cache is in play ----------------------------------------------------------------------
+
+def bench_overhead() -> list[str]:
+    import timeit
+
+    from serve_app.config import parse_config
+    from serve_app.gateway import RequestContext
+    from serve_app.ingress import assemble_gateway
+
+    cfg = parse_config(BASE, "<bench>")
+
+    async def cpu_per_request(gw: Any, n: int) -> float:
+        t = time.process_time()
+        for _ in range(n):
+            await gw.chat({"model": "mock", "messages": [{"role": "user", "content": "hi"}]}, RequestContext("r"))
+        return (time.process_time() - t) / n * 1e6
+
+    async def measure() -> tuple[float, float]:
+        built = assemble_gateway(cfg)  # the cache object exists (requests may opt in) but is not in play
+        bare = assemble_gateway(cfg)
+        bare.cache = None
+        for gw in (built, bare):
+            await cpu_per_request(gw, 2000)
+        a, b = [], []
+        for _ in range(5):
+            a.append(await cpu_per_request(built, 20000))
+            b.append(await cpu_per_request(bare, 20000))
+        return min(a), min(b)
+
+    with_cache, without = asyncio.run(measure())
+    gate = assemble_gateway(cfg).cache
+    ns = min(timeit.repeat(lambda: gate.applies(None, {}, None), number=200_000, repeat=5)) / 200_000 * 1e9
+    return ["## Cost when no cache is in play (bench/cache/bench.py overhead)", "",
+            "CPU per request of `Gateway.chat` in-process against the mock provider (no HTTP), best of 5×20k:", "",
+            "| gateway | CPU µs per request |", "|---|---:|",
+            f"| cache built, not in play (no `cache:` section, no opt-in) | {with_cache:.1f} |",
+            f"| no cache object at all | {without:.1f} |", "",
+            f"The gate (`ResponseCache.applies`) costs {ns:.0f} ns per request.", ""]
+
+
 # -- embedding throughput -------------------------------------------------------------------------------
 
 def bench_embed() -> list[str]:
     from deployments.cache.embedder import MicroBatcher, shared_embedder
 
+    import torch
+
     emb = shared_embedder()
     texts = variants() * 4
     emb.encode(texts[:8])
     lines = ["## Embedding throughput (bench/cache/bench.py embed)", "",
-             "all-MiniLM-L6-v2 on CPU (torch threads: default = 2), short questions (8–15 words).", "",
-             "| how | batch | sentences/s | ms per call |", "|---|---:|---:|---:|"]
-    for batch in (1, 4, 8, 16, 32, 64):
-        n = 0
-        t0 = time.perf_counter()
-        calls = 0
-        while time.perf_counter() - t0 < 4:
-            emb.encode(texts[n % 400:(n % 400) + batch])
-            n += batch
-            calls += 1
-        dt = time.perf_counter() - t0
-        lines.append(f"| encode() | {batch} | {n / dt:.0f} | {dt / calls * 1000:.1f} |")
+             "all-MiniLM-L6-v2 on CPU, short questions (8–15 words), by torch thread count "
+             "(the cache's default is `embed_threads: 1`).", "",
+             "| how | torch threads | batch | sentences/s | ms per call |", "|---|---:|---:|---:|---:|"]
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for batch in (1, 8, 32, 64):
+            n = 0
+            t0 = time.perf_counter()
+            calls = 0
+            while time.perf_counter() - t0 < 3:
+                emb.encode(texts[n % 400:(n % 400) + batch])
+                n += batch
+                calls += 1
+            dt = time.perf_counter() - t0
+            lines.append(f"| encode() | {threads} | {batch} | {n / dt:.0f} | {dt / calls * 1000:.1f} |")
+    torch.set_num_threads(1)
 
     async def batched(conc: int, total: int) -> tuple[float, float]:
         mb = MicroBatcher(emb.encode, 32, 0.0)
@@ -248,7 +294,7 @@ def bench_embed() -> list[str]:
 
     for conc in (1, 16, 64):
         rate, avg = asyncio.run(batched(conc, 200 if conc == 1 else 600))
-        lines.append(f"| MicroBatcher, {conc} concurrent callers | avg {avg:.1f} | {rate:.0f} | — |")
+        lines.append(f"| MicroBatcher, {conc} concurrent callers | 1 | avg {avg:.1f} | {rate:.0f} | — |")
     return lines + ["", "The Serve deployment batches with `serve.batch` the same way (max_batch_size 32, no extra wait: calls that arrive while a batch is encoded form the next one).", ""]
 
 
@@ -389,13 +435,13 @@ def header() -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("parts", nargs="*", default=["quality", "latency", "ray", "embed", "memory"])
+    ap.add_argument("parts", nargs="*", default=["quality", "overhead", "latency", "ray", "embed", "memory"])
     ap.add_argument("--out", default=str(ROOT / "bench/results/cache.md"))
     args = ap.parse_args()
     lines: list[str] = header()
     for part in args.parts:
-        lines += {"quality": bench_quality, "latency": bench_latency, "ray": bench_ray, "embed": bench_embed,
-                  "memory": bench_memory}[part]()
+        lines += {"quality": bench_quality, "overhead": bench_overhead, "latency": bench_latency, "ray": bench_ray,
+                  "embed": bench_embed, "memory": bench_memory}[part]()
         print("\n".join(lines), flush=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
 
