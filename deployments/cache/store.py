@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 COUNTERS = ("hits", "semantic_hits", "misses")
+REMOVALS = ("evictions", "expirations")
 GRACE_S = 60
 LOG_MAXLEN = 100_000
 AUDIT_KEEP = 1000
@@ -64,14 +65,16 @@ def _summary(counters: Counter, entries: dict[tuple[str, str], list[int]], backe
     rows = []
     for provider, model in sorted(pairs):
         h, s, m = (counters.get((c, provider, model), 0) for c in COUNTERS)
+        ev, ex = (counters.get((c, provider, model), 0) for c in REMOVALS)
         n, b = entries.get((provider, model), [0, 0])
         rows.append({"provider": provider, "model": model, "entries": n, "bytes": b, "hits": h,
-                     "semantic_hits": s, "misses": m, "hit_rate": rate(h, s, m)})
+                     "semantic_hits": s, "misses": m, "hit_rate": rate(h, s, m), "evictions": ev,
+                     "expirations": ex})
     by_provider: dict[str, dict[str, Any]] = {}
+    fields = ("entries", "bytes", "hits", "semantic_hits", "misses", "evictions", "expirations")
     for row in rows:
-        agg = by_provider.setdefault(row["provider"], {"provider": row["provider"], "entries": 0, "bytes": 0,
-                                                        "hits": 0, "semantic_hits": 0, "misses": 0})
-        for k in ("entries", "bytes", "hits", "semantic_hits", "misses"):
+        agg = by_provider.setdefault(row["provider"], {"provider": row["provider"], **dict.fromkeys(fields, 0)})
+        for k in fields:
             agg[k] += row[k]
     for agg in by_provider.values():
         agg["hit_rate"] = rate(agg["hits"], agg["semantic_hits"], agg["misses"])
@@ -108,7 +111,7 @@ class MemoryStore:
     def _drop(self, key: str, reason: str | None) -> Entry | None:
         entry = self.entries.pop(key, None)
         if entry is not None and reason:
-            self.counters[(reason, None, None)] += 1
+            self._count(reason, entry.provider, entry.model)
         return entry
 
     def _sweep(self, now: float) -> list[str]:
@@ -145,8 +148,8 @@ class MemoryStore:
         self.entries.move_to_end(entry.key)
         heapq.heappush(self.expiry, (entry.expires, entry.key))
         while len(self.entries) > self.max_size:
-            key, _ = self.entries.popitem(last=False)
-            self.counters[("evictions", None, None)] += 1
+            key, old = self.entries.popitem(last=False)
+            self._count("evictions", old.provider, old.model)
             removed.append(key)
         if len(self.expiry) > 2 * len(self.entries) + 64:  # drop stale heap items (replaced/evicted)
             self.expiry = [(e.expires, k) for k, e in self.entries.items()]
@@ -199,13 +202,17 @@ _DROP_FN = """
 local removed = {}
 local function drop(k, reason, log)
   local ek = ARGV[1] .. k
-  local sz = redis.call('HGET', ek, 'size')
+  local meta = redis.call('HMGET', ek, 'size', 'provider', 'model')
+  local sz = meta[1]
   if sz then redis.call('HINCRBY', KEYS[3], 'bytes', -tonumber(sz)) end
   redis.call('DEL', ek)
   local was = redis.call('ZREM', KEYS[1], k)
   redis.call('ZREM', KEYS[2], k)
   if was == 1 or sz then
-    if reason ~= '' then redis.call('HINCRBY', KEYS[3], reason, 1) end
+    if reason ~= '' then
+      redis.call('HINCRBY', KEYS[3], reason, 1)
+      if meta[2] then redis.call('HINCRBY', KEYS[3], reason .. '\\t' .. meta[2] .. '\\t' .. meta[3], 1) end
+    end
     if log then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'op', 'del', 'key', k) end
     removed[#removed + 1] = k
   end

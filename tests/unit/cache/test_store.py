@@ -59,6 +59,7 @@ def test_ttl_expiry(make):
         time.sleep(0.3)
         st = await s.stats()
         assert st["entries"] == 1 and st["expirations"] == 1
+        assert st["by_provider_model"][0]["expirations"] == 1
         await s.close()
     run(go())
 
@@ -86,6 +87,7 @@ def test_lru_eviction_at_max_size(make):
         assert await s.get("b", time.time(), 0, "hits") is None
         st = await s.stats()
         assert st["entries"] == 3 and st["evictions"] == 1
+        assert st["by_provider_model"][0]["evictions"] == 1 and st["by_provider"][0]["evictions"] == 1
         await s.close()
     run(go())
 
