@@ -173,6 +173,9 @@ class Gateway:
             status = err.status
             self.metrics.local.inc("raygate_stream_errors_total", (outcome.attempt.provider,))
             raise
+        except (asyncio.CancelledError, GeneratorExit):
+            status = 499  # the client went away mid-stream (nginx's convention)
+            raise
         finally:
             self._record(outcome.attempt.provider, outcome.model, status, ctx)
 

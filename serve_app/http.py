@@ -165,7 +165,7 @@ class HttpApp:
         self.client_key(ctx)
         body = parse_json_body(await self.read_body(scope, receive))
         if body.get("stream") is True:
-            await self._stream(receive, send, body, ctx)
+            await self._until_disconnect(receive, self._stream(send, body, ctx))
             return
         reply = await self._until_disconnect(receive, self.gateway.chat(body, ctx))
         await self.send_bytes(send, reply.status, reply.body, ctx, reply.headers)
@@ -197,22 +197,28 @@ class HttpApp:
         finally:
             watcher.cancel()
 
-    async def _stream(self, receive: Any, send: Any, body: dict[str, Any], ctx: RequestContext) -> None:
-        reply = await self._until_disconnect(receive, self.gateway.chat_stream(body, ctx))
-        headers = _encode_headers(_SSE_HEADERS + [(b"x-request-id", ctx.request_id.encode())], reply.headers)
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        watcher = asyncio.ensure_future(_wait_disconnect(receive))
+    async def _stream(self, send: Any, body: dict[str, Any], ctx: RequestContext) -> None:
+        """Open the stream (errors before the first byte are plain error responses), then relay it.
+
+        After the headers are out, a failure becomes exactly one SSE error event and the stream
+        ends without `data: [DONE]`, so clients never mistake it for a complete answer.
+        """
+        reply = await self.gateway.chat_stream(body, ctx)
         chunks = reply.chunks
         try:
-            async for chunk in chunks:
-                if watcher.done():
-                    break
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except GatewayError as err:
-            log.warning("stream %s failed after it started: %s", ctx.request_id, err.message)
-            await send({"type": "http.response.body", "body": sse_error_event(err), "more_body": True})
+            headers = _encode_headers(_SSE_HEADERS + [(b"x-request-id", ctx.request_id.encode())], reply.headers)
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            try:
+                async for chunk in chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except GatewayError as err:
+                log.warning("stream %s failed after it started: %s", ctx.request_id, err.message)
+                await send({"type": "http.response.body", "body": sse_error_event(err), "more_body": True})
+            except Exception:  # a bug mid-stream still ends the stream with an error event
+                log.exception("stream %s failed after it started", ctx.request_id)
+                err = GatewayError(500, "internal gateway error during the stream", code="internal_error")
+                await send({"type": "http.response.body", "body": sse_error_event(err), "more_body": True})
         finally:
-            watcher.cancel()
             await chunks.aclose()  # type: ignore[attr-defined]
         await send({"type": "http.response.body", "body": b""})
 
@@ -249,10 +255,3 @@ class HttpApp:
     async def metrics(self, scope: dict[str, Any], receive: Any, send: Any, ctx: RequestContext) -> None:
         text = await self.gateway.metrics.render()
         await self.send_bytes(send, 200, text.encode(), ctx, content_type=b"text/plain; version=0.0.4")
-
-
-async def _wait_disconnect(receive: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
