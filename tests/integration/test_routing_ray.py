@@ -132,3 +132,32 @@ def test_circuit_opens_skips_and_recovers_across_two_replicas(app: Any, upstream
         return f'raygate_circuit_state_changes_total{{target="{KEY}",state="open"}} 2' in text
 
     assert wait_for(counted, timeout=10)
+
+
+def test_router_deployment_balances_around_a_shared_open_circuit(deploy_gateway: Any,
+                                                                 upstream: FaultyUpstream) -> None:
+    """placement.router: deployment — the Plan crosses a handle, and the router deployment's
+    balancer skips a member tripped elsewhere (here: straight in the actor)."""
+    import ray
+
+    from deployments.router.circuit import circuit_actor
+
+    upstream.script("rt-lb-bad", default="status:500")
+    app = deploy_gateway({
+        "providers": {
+            "rt-lb-bad": {"type": "openai", "base_url": upstream.url("rt-lb-bad"), "api_key": "sk-x"},
+            "rt-lb-good": {"type": "openai", "base_url": upstream.url("rt-lb-good"), "api_key": "sk-x"},
+        },
+        "strategies": {"pool": {"type": "load_balance",
+                                "providers": [{"provider": "rt-lb-bad"}, {"provider": "rt-lb-good"}]}},
+        "placement": {"router": "deployment"},
+        "serve": {"ingress_replicas": 1},
+    }, name="rtlb")
+    actor = circuit_actor()
+    ray.get(actor.sync.remote([("rt-lb-bad", False, time.time(), 5, 30.0, 30.0)] * 5), timeout=10)
+    c = openai.OpenAI(base_url=app.base_url, api_key="unused", max_retries=0, timeout=20)
+    for _ in range(20):
+        raw = c.chat.completions.with_raw_response.create(model="gpt-4", messages=MSG, extra_body={"config": "pool"})
+        assert raw.headers["x-raygate-provider"] == "rt-lb-good"
+        assert raw.headers["x-raygate-route"] == "pool.providers[1]"
+    assert upstream.calls("rt-lb-bad") == []
