@@ -10,7 +10,8 @@ import orjson
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
-from ..base import CallContext, require_json, stream_cut, upstream_error
+from ..base import CallContext, require_json, upstream_error
+from ..chunks import SSEJSONStream
 from .request import JSON_TOOL
 
 FINISH_REASONS = {
@@ -140,10 +141,9 @@ def stream_error(event: dict[str, Any], provider: str) -> UpstreamError:
 # --- streaming -------------------------------------------------------------------------------
 
 _TEXT, _TOOL, _JSON, _SKIP = 0, 1, 2, 3
-_DONE = b"data: [DONE]\n\n"
 
 
-class AnthropicStream:
+class AnthropicStream(SSEJSONStream):
     """Anthropic SSE (`message_start` ... `message_stop`) -> OpenAI chat.completion.chunk SSE.
 
     Content blocks are tracked by their index: text blocks become content deltas, tool_use blocks
@@ -153,77 +153,16 @@ class AnthropicStream:
     `message_stop` raises stream_cut from finish().
     """
 
-    __slots__ = ("provider", "include_usage", "created", "model", "id", "usage", "done", "_buf",
-                 "_blocks", "_tools", "_stop_reason", "_usage_raw", "_error", "_started")
+    __slots__ = ("_blocks", "_tools", "_stop_reason", "_usage_raw")
+
+    end_event = "message_stop"
 
     def __init__(self, ctx: CallContext) -> None:
-        self.provider = ctx.provider
-        self.include_usage = ctx.include_usage
-        self.created = ctx.created
-        self.model = ctx.model
-        self.id = f"chatcmpl-{ctx.request_id}"
-        self.usage: dict[str, Any] | None = None
-        self.done = False
-        self._buf = b""
+        super().__init__(ctx)
         self._blocks: dict[int, tuple[int, int]] = {}  # block index -> (kind, OpenAI tool index)
         self._tools = 0
         self._stop_reason: str | None = None
         self._usage_raw: dict[str, Any] = {}
-        self._error: UpstreamError | None = None
-        self._started = False
-
-    def feed(self, chunk: bytes) -> bytes:
-        if self._error is not None:
-            raise self._error
-        buf = self._buf + chunk if self._buf else chunk
-        if b"\r" in buf:
-            buf = buf.replace(b"\r\n", b"\n")
-        cut = buf.rfind(b"\n\n")
-        if cut < 0:
-            self._buf = buf
-            return b""
-        complete, self._buf = buf[:cut], buf[cut + 2:]
-        return self._events(complete)
-
-    def finish(self) -> bytes:
-        out = b""
-        if self._buf.strip() and self._error is None and not self.done:
-            out = self._events(self._buf)  # a last event without its blank line
-            self._buf = b""
-        if self._error is not None:
-            raise self._error
-        if not self.done:
-            raise stream_cut(self.provider, "no message_stop event")
-        return out
-
-    def _events(self, complete: bytes) -> bytes:
-        out: list[bytes] = []
-        for raw in complete.split(b"\n\n"):
-            if self.done:
-                break
-            data = _data(raw)
-            if data is None:
-                continue
-            try:
-                event = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                self._error = UpstreamError(502, f"provider {self.provider!r} sent a stream event that is not JSON",
-                                            provider=self.provider, code="upstream_bad_response",
-                                            error_class=E.SERVER)
-                break
-            if isinstance(event, dict):
-                self._event(event, out)
-            if self._error is not None:
-                break
-        if self._error is not None and not out:
-            raise self._error
-        return b"".join(out)
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return b"data: " + orjson.dumps({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }) + b"\n\n"
 
     def _event(self, ev: dict[str, Any], out: list[bytes]) -> None:
         kind = ev.get("type")
@@ -234,13 +173,12 @@ class AnthropicStream:
                 return
             if delta.get("type") == "text_delta" and block[0] == _TEXT:
                 if delta.get("text"):
-                    out.append(self._chunk({"content": delta["text"]}))
+                    out.append(self._content(delta["text"]))
             elif delta.get("type") == "input_json_delta" and delta.get("partial_json"):
                 if block[0] == _TOOL:
-                    out.append(self._chunk({"tool_calls": [{"index": block[1],
-                                                            "function": {"arguments": delta["partial_json"]}}]}))
+                    out.append(self._tool_arguments(block[1], delta["partial_json"]))
                 elif block[0] == _JSON:
-                    out.append(self._chunk({"content": delta["partial_json"]}))
+                    out.append(self._content(delta["partial_json"]))
             # thinking_delta, signature_delta, citations_delta: dropped
         elif kind == "content_block_start":
             self._block_start(ev.get("index", -1), ev.get("content_block") or {}, out)
@@ -250,17 +188,17 @@ class AnthropicStream:
             self.model = msg.get("model") or self.model
             if isinstance(msg.get("usage"), dict):
                 self._usage_raw.update(msg["usage"])
-            self._started = True
-            out.append(self._chunk({"role": "assistant", "content": ""}))
+            out.append(self._role_chunk())
         elif kind == "message_delta":
             self._stop_reason = (ev.get("delta") or {}).get("stop_reason") or self._stop_reason
             usage = ev.get("usage")
             if isinstance(usage, dict):  # cumulative counts: later values win
                 self._usage_raw.update({k: v for k, v in usage.items() if v is not None})
         elif kind == "message_stop":
-            self._message_stop(out)
+            self._role(out)  # no message_start: the role chunk still comes first
+            self._end(out, finish_reason(self._stop_reason, self._tools > 0), openai_usage(self._usage_raw))
         elif kind == "error":
-            self._error = stream_error(ev, self.provider)
+            raise stream_error(ev, self.provider)
         # ping, content_block_stop and unknown (future) events: nothing to send
 
     def _block_start(self, index: int, block: dict[str, Any], out: list[bytes]) -> None:
@@ -268,40 +206,16 @@ class AnthropicStream:
         if btype == "text":
             self._blocks[index] = (_TEXT, -1)
             if block.get("text"):
-                out.append(self._chunk({"content": block["text"]}))
+                out.append(self._content(block["text"]))
         elif btype == "tool_use" and block.get("name") == JSON_TOOL:
             self._blocks[index] = (_JSON, -1)
             if block.get("input"):
-                out.append(self._chunk({"content": _arguments(block["input"])}))
+                out.append(self._content(_arguments(block["input"])))
         elif btype == "tool_use":
             tool = self._tools
             self._tools += 1
             self._blocks[index] = (_TOOL, tool)
             args = _arguments(block["input"]) if block.get("input") else ""
-            out.append(self._chunk({"tool_calls": [{"index": tool, "id": block.get("id"), "type": "function",
-                                                    "function": {"name": block.get("name"), "arguments": args}}]}))
+            out.append(self._tool_start(tool, block.get("id"), block.get("name"), args))
         else:
             self._blocks[index] = (_SKIP, -1)
-
-    def _message_stop(self, out: list[bytes]) -> None:
-        if not self._started:  # no message_start: emit the role chunk so the stream is well formed
-            out.append(self._chunk({"role": "assistant", "content": ""}))
-        out.append(self._chunk({}, finish_reason(self._stop_reason, self._tools > 0)))
-        self.usage = openai_usage(self._usage_raw)
-        if self.include_usage:
-            out.append(b"data: " + orjson.dumps({
-                "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                "choices": [], "usage": self.usage,
-            }) + b"\n\n")
-        out.append(_DONE)
-        self.done = True
-
-
-def _data(raw: bytes) -> bytes | None:
-    """The data of one SSE event (its `data:` lines joined), or None for comments/empty events."""
-    lines = [line[5:].lstrip(b" ") if line.startswith(b"data:") else None for line in raw.split(b"\n")]
-    data = [line for line in lines if line is not None]
-    if not data:
-        return None
-    joined = b"\n".join(data)
-    return joined if joined.strip() else None

@@ -12,7 +12,8 @@ import orjson
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
-from ..base import CallContext, require_json, stream_cut, upstream_error
+from ..base import CallContext, require_json, upstream_error
+from ..chunks import SSEJSONStream
 
 FINISH_REASONS = {
     "COMPLETE": "stop",
@@ -141,10 +142,8 @@ def error_from_body(status: int, headers: Mapping[str, str], payload: bytes, pro
 
 # --- streaming -------------------------------------------------------------------------------
 
-_DONE = b"data: [DONE]\n\n"
 
-
-class CohereStream:
+class CohereStream(SSEJSONStream):
     """Cohere v2 chat SSE (`message-start` ... `message-end`) -> OpenAI chat.completion.chunk SSE.
 
     content-delta text -> content deltas; tool-call-start -> a tool-call delta with id, name and
@@ -154,80 +153,19 @@ class CohereStream:
     stream_cut from finish().
     """
 
-    __slots__ = ("provider", "include_usage", "created", "model", "id", "usage", "done", "_buf",
-                 "_tools", "_calls", "_error", "_started")
+    __slots__ = ("_tools", "_calls")
+
+    end_event = "message-end"
 
     def __init__(self, ctx: CallContext) -> None:
-        self.provider = ctx.provider
-        self.include_usage = ctx.include_usage
-        self.created = ctx.created
-        self.model = ctx.model
-        self.id = f"chatcmpl-{ctx.request_id}"
-        self.usage: dict[str, Any] | None = None
-        self.done = False
-        self._buf = b""
+        super().__init__(ctx)
         self._tools: dict[int, int] = {}  # Cohere tool-call index -> OpenAI tool index
         self._calls = 0
-        self._error: UpstreamError | None = None
-        self._started = False
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self._error is not None:
-            raise self._error
-        buf = self._buf + chunk if self._buf else chunk
-        if b"\r" in buf:
-            buf = buf.replace(b"\r\n", b"\n")
-        cut = buf.rfind(b"\n\n")
-        if cut < 0:
-            self._buf = buf
-            return b""
-        complete, self._buf = buf[:cut], buf[cut + 2:]
-        return self._events(complete)
-
-    def finish(self) -> bytes:
-        out = b""
-        if self._buf.strip() and self._error is None and not self.done:
-            out = self._events(self._buf)
-            self._buf = b""
-        if self._error is not None:
-            raise self._error
-        if not self.done:
-            raise stream_cut(self.provider, "no message-end event")
-        return out
-
-    def _events(self, complete: bytes) -> bytes:
-        out: list[bytes] = []
-        for raw in complete.split(b"\n\n"):
-            if self.done:
-                break
-            data = _data(raw)
-            if data is None or data == b"[DONE]":
-                continue
-            try:
-                event = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                self._error = UpstreamError(502, f"provider {self.provider!r} sent a stream event that is not JSON",
-                                            provider=self.provider, code="upstream_bad_response",
-                                            error_class=E.SERVER)
-                break
-            if isinstance(event, dict):
-                self._event(event, out)
-            if self._error is not None:
-                break
-        if self._error is not None and not out:
-            raise self._error
-        return b"".join(out)
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return b"data: " + orjson.dumps({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }) + b"\n\n"
-
-    def _role(self, out: list[bytes]) -> None:
-        if not self._started:
-            self._started = True
-            out.append(self._chunk({"role": "assistant", "content": ""}))
+    def _data(self, raw: bytes) -> bytes | None:
+        data = super()._data(raw)
+        data = data.strip() if data is not None else None
+        return None if data == b"[DONE]" else data  # an OpenAI-style end marker: skipped
 
     def _event(self, ev: dict[str, Any], out: list[bytes]) -> None:
         kind = ev.get("type")
@@ -236,7 +174,7 @@ class CohereStream:
             content = message.get("content") if isinstance(message.get("content"), dict) else {}
             if content.get("text"):  # thinking items carry `thinking`, not `text`: dropped
                 self._role(out)
-                out.append(self._chunk({"content": content["text"]}))
+                out.append(self._content(content["text"]))
         elif kind == "tool-call-start":
             call = message.get("tool_calls") if isinstance(message.get("tool_calls"), dict) else {}
             fn = call.get("function") or {}
@@ -244,16 +182,14 @@ class CohereStream:
             self._calls += 1
             self._tools[ev.get("index", tool)] = tool
             self._role(out)
-            out.append(self._chunk({"tool_calls": [{"index": tool, "id": call.get("id") or f"call_{tool}",
-                                                    "type": "function",
-                                                    "function": {"name": fn.get("name") or "",
-                                                                 "arguments": fn.get("arguments") or ""}}]}))
+            out.append(self._tool_start(tool, call.get("id") or f"call_{tool}", fn.get("name") or "",
+                                        fn.get("arguments") or ""))
         elif kind == "tool-call-delta":
             call = message.get("tool_calls") if isinstance(message.get("tool_calls"), dict) else {}
             args = (call.get("function") or {}).get("arguments")
             tool = self._tools.get(ev.get("index", -1))
             if args and tool is not None:
-                out.append(self._chunk({"tool_calls": [{"index": tool, "function": {"arguments": args}}]}))
+                out.append(self._tool_arguments(tool, args))
         elif kind == "message-start":
             self.id = ev.get("id") or self.id
             self._role(out)
@@ -265,23 +201,7 @@ class CohereStream:
         reason = delta.get("finish_reason")
         failed = generation_failed(reason, self.provider)
         if failed is not None:
-            self._error = failed
-            return
+            raise failed
         self._role(out)
-        out.append(self._chunk({}, finish_reason(reason, self._calls > 0)))
-        self.usage = openai_usage(delta["usage"]) if isinstance(delta.get("usage"), dict) else None
-        if self.include_usage and self.usage is not None:
-            out.append(b"data: " + orjson.dumps({
-                "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                "choices": [], "usage": self.usage,
-            }) + b"\n\n")
-        out.append(_DONE)
-        self.done = True
-
-
-def _data(raw: bytes) -> bytes | None:
-    data = [line[5:].lstrip(b" ") for line in raw.split(b"\n") if line.startswith(b"data:")]
-    if not data:
-        return None
-    joined = b"\n".join(data).strip()
-    return joined or None
+        usage = openai_usage(delta["usage"]) if isinstance(delta.get("usage"), dict) else None
+        self._end(out, finish_reason(reason, self._calls > 0), usage)
