@@ -182,4 +182,51 @@ class SSEJSONStream(ChunkStream):
         raise NotImplementedError
 
 
-__all__ = ["DONE", "ChunkStream", "SSEJSONStream", "sse"]
+class FramedStream:
+    """Mixin for translators that end a failed stream with an in-band error event (ollama's native
+    NDJSON, the OpenAI-like SSE of openai_compat) rather than by raising: frames are cut from the
+    bytes (`_split`, which keeps the partial tail in `_pending`) and translated one by one
+    (`_frame`) until the terminal frame (`done`) or an error event (`errored`); nothing is read after
+    either, and EOF before both is a stream cut. The subclass holds `provider`, `done`, `errored`
+    and `_pending`."""
+
+    __slots__ = ()
+
+    cut_detail: ClassVar[str]  # what was missing at EOF (the stream-cut error says it)
+    provider: str
+    done: bool
+    errored: bool
+    _pending: bytes
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self.done or self.errored:
+            return b""
+        out: list[bytes] = []
+        for frame in self._split(self._pending + chunk if self._pending else chunk):
+            if self.done or self.errored:
+                break
+            self._frame(frame, out)
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        out: list[bytes] = []
+        rest, self._pending = self._rest(self._pending), b""
+        if rest and not (self.done or self.errored):
+            self._frame(rest, out)
+        if self.done or self.errored:
+            return b"".join(out)
+        raise stream_cut(self.provider, self.cut_detail)
+
+    def _split(self, data: bytes) -> list[bytes]:
+        """The whole frames in `data`; the partial tail goes to `_pending`."""
+        raise NotImplementedError
+
+    def _rest(self, pending: bytes) -> bytes:
+        """What is left at EOF, as a last frame (b"": nothing)."""
+        raise NotImplementedError
+
+    def _frame(self, frame: bytes, out: list[bytes]) -> None:
+        raise NotImplementedError
+
+
+__all__ = ["DONE", "ChunkStream", "FramedStream", "SSEJSONStream", "sse"]

@@ -28,7 +28,8 @@ from pydantic import Field
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
-from .base import Adapter, CallContext, ProviderConfig, UpstreamRequest, json_body, require_json, stream_cut
+from .base import Adapter, CallContext, ProviderConfig, UpstreamRequest, json_body, require_json
+from .chunks import ChunkStream, FramedStream
 from .openai_compat import (
     ENCODING_KEY,
     OpenAICompatAdapter,
@@ -327,52 +328,30 @@ def _usage(data: dict[str, Any]) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-class OllamaStream:
-    """Ollama NDJSON (one JSON object per line) -> OpenAI SSE."""
+class OllamaStream(FramedStream, ChunkStream):
+    """Ollama NDJSON (one JSON object per line) -> OpenAI SSE; an error line ends it with an error event."""
 
-    __slots__ = ("adapter", "ctx", "provider", "keep_usage_chunk", "usage", "done", "errored", "_pending",
-                 "_role_sent", "_tools", "_base")
+    __slots__ = ("adapter", "errored", "_pending", "_tools", "_seen")
+
+    cut_detail = "no final object with done: true"
 
     def __init__(self, adapter: OllamaNativeAdapter, ctx: CallContext) -> None:
+        super().__init__(ctx)
         self.adapter = adapter
-        self.ctx = ctx
-        self.provider = ctx.provider
-        self.keep_usage_chunk = ctx.include_usage
-        self.usage: dict[str, Any] | None = None
-        self.done = False
         self.errored = False
         self._pending = b""
-        self._role_sent = False
         self._tools = 0
-        self._base: dict[str, Any] | None = None
+        self._seen = False
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self.done or self.errored:
-            return b""
-        data = self._pending + chunk if self._pending else chunk
+    def _split(self, data: bytes) -> list[bytes]:
         lines = data.split(b"\n")
         self._pending = lines.pop()
-        out: list[bytes] = []
-        for line in lines:
-            if self.done or self.errored:
-                break
-            self._line(line, out)
-        return b"".join(out)
+        return lines
 
-    def finish(self) -> bytes:
-        out: list[bytes] = []
-        rest, self._pending = self._pending, b""
-        if rest.strip() and not (self.done or self.errored):
-            self._line(rest, out)
-        if self.done or self.errored:
-            return b"".join(out)
-        raise stream_cut(self.provider, "no final object with done: true")
+    def _rest(self, pending: bytes) -> bytes:
+        return pending if pending.strip() else b""
 
-    def _event(self, delta: dict[str, Any], finish: str | None) -> bytes:
-        return b"data: " + orjson.dumps({**self._base, "choices": [  # type: ignore[dict-item]
-            {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}) + b"\n\n"
-
-    def _line(self, line: bytes, out: list[bytes]) -> None:
+    def _frame(self, line: bytes, out: list[bytes]) -> None:
         line = line.strip()
         if not line:
             return
@@ -386,15 +365,16 @@ class OllamaStream:
             self.errored = True
             out.append(E.sse_error_event(provider_error(500, {}, line, self.provider)))
             return
-        if self._base is None:
-            self._base = {"id": f"chatcmpl-{self.ctx.request_id}", "object": "chat.completion.chunk",
-                          "created": self.ctx.created, "model": obj.get("model") or self.ctx.model}
+        if not self._seen:
+            self._seen = True
+            self.model = obj.get("model") or self.model
         msg = obj.get("message") if isinstance(obj.get("message"), dict) else {}
+        first = 0 not in self._opened
         delta: dict[str, Any] = {}
-        if not self._role_sent:
+        if first:
             delta["role"] = "assistant"
         content = msg.get("content")
-        if isinstance(content, str) and (content or not self._role_sent):
+        if isinstance(content, str) and (content or first):
             delta["content"] = content
         thinking = msg.get("thinking")
         if isinstance(thinking, str) and thinking:
@@ -406,15 +386,10 @@ class OllamaStream:
             self._tools += len(calls)
             delta["tool_calls"] = calls
         if delta:
-            out.append(self._event(delta, None))
-            self._role_sent = True
+            out.append(self._chunk(delta))
+            self._opened.add(0)
         if obj.get("done"):
-            self.usage = _usage(obj)
-            out.append(self._event({}, _finish(obj.get("done_reason"), self._tools > 0)))
-            if self.keep_usage_chunk:
-                out.append(b"data: " + orjson.dumps({**self._base, "choices": [], "usage": self.usage}) + b"\n\n")
-            out.append(b"data: [DONE]\n\n")
-            self.done = True
+            self._end(out, _finish(obj.get("done_reason"), self._tools > 0), _usage(obj))
 
 
 class OllamaAdapter(Adapter):

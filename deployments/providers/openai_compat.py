@@ -42,9 +42,9 @@ from .base import (
     error_fields,
     json_body,
     require_json,
-    stream_cut,
     upstream_error,
 )
+from .chunks import DONE, FramedStream, sse
 from .openai import OpenAIAdapter
 
 OPENAI_FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
@@ -57,8 +57,6 @@ OPENAI_ERROR_TYPES = frozenset({
 # The header-like key under which a request remembers, for its response, that the client asked
 # for base64 embeddings from an upstream that only returns floats (CallContext is per call).
 ENCODING_KEY = "x-raygate-internal-encoding-format"
-
-_DONE_EVENT = b"data: [DONE]\n\n"
 
 
 def _int(value: Any) -> int:
@@ -430,11 +428,13 @@ class _ChoiceState:
         self.saw_tools = False
 
 
-class CompatStream:
+class CompatStream(FramedStream):
     """OpenAI-like SSE in, normalised OpenAI SSE out (see the module docstring)."""
 
     __slots__ = ("adapter", "ctx", "provider", "keep_usage_chunk", "usage", "done", "errored", "failure",
                  "_pending", "_choices", "_meta")
+
+    cut_detail = "no [DONE] event"
 
     def __init__(self, adapter: OpenAICompatAdapter, ctx: CallContext) -> None:
         self.adapter = adapter
@@ -449,35 +449,21 @@ class CompatStream:
         self._choices: dict[int, _ChoiceState] = {}
         self._meta: dict[str, Any] | None = None
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self.done or self.errored:
-            return b""
-        data = self._pending + chunk if self._pending else chunk
+    def _split(self, data: bytes) -> list[bytes]:
         if b"\r" in data:
             if data.endswith(b"\r"):  # a CRLF split across reads: wait for the \n
                 self._pending = data
-                return b""
+                return []
             data = data.replace(b"\r\n", b"\n")
         events = data.split(b"\n\n")
         self._pending = events.pop()
-        out: list[bytes] = []
-        for event in events:
-            if self.done or self.errored:
-                break
-            self._event(event, out)
-        return b"".join(out)
+        return events
 
-    def finish(self) -> bytes:
-        out: list[bytes] = []
-        rest, self._pending = self._pending.replace(b"\r\n", b"\n").strip(), b""
-        if rest and not (self.done or self.errored):
-            self._event(rest, out)
-        if self.done or self.errored:
-            return b"".join(out)
-        raise stream_cut(self.provider, "no [DONE] event")
+    def _rest(self, pending: bytes) -> bytes:
+        return pending.replace(b"\r\n", b"\n").strip()
 
     # -- one SSE event ----------------------------------------------------------------------------
-    def _event(self, event: bytes, out: list[bytes]) -> None:
+    def _frame(self, event: bytes, out: list[bytes]) -> None:
         data_lines = []
         for line in event.split(b"\n"):
             if line.startswith(b"data:"):
@@ -488,7 +474,7 @@ class CompatStream:
         if payload == b"[DONE]":
             if self.keep_usage_chunk and self.usage is not None:
                 out.append(self._usage_event())
-            out.append(_DONE_EVENT)
+            out.append(DONE)
             self.done = True
             return
         try:
@@ -502,7 +488,7 @@ class CompatStream:
             return
         chunk = self._chunk(obj)
         if chunk is not None:
-            out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            out.append(sse(chunk))
         if self.failure is not None:  # an error finish_reason: what came with it is delivered first
             self._fail(self.failure, out)
 
@@ -514,8 +500,7 @@ class CompatStream:
     def _usage_event(self) -> bytes:
         meta = self._meta or {"id": f"chatcmpl-{self.ctx.request_id}", "created": self.ctx.created,
                               "model": self.ctx.model}
-        return b"data: " + orjson.dumps({**meta, "object": "chat.completion.chunk", "choices": [],
-                                         "usage": self.usage}) + b"\n\n"
+        return sse({**meta, "object": "chat.completion.chunk", "choices": [], "usage": self.usage})
 
     def _chunk(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         adapter = self.adapter

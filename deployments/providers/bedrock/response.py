@@ -30,7 +30,8 @@ from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
 from ..base import CallContext, require_json, stream_cut, upstream_error
-from ..eventstream import Decoder, EventStreamError
+from ..chunks import DONE, ChunkStream
+from ..eventstream import Decoder, EventStreamError, Message
 
 _STOP = {
     "end_turn": "stop",
@@ -109,103 +110,77 @@ _STREAM_EXCEPTION_STATUS = {
 }
 
 
-class BedrockStream:
+class BedrockStream(ChunkStream):
     """ConverseStream binary event stream -> OpenAI chat.completion.chunk SSE."""
 
-    __slots__ = ("ctx", "usage", "_decoder", "_head", "_opened", "_tools", "_stopped", "_error")
+    __slots__ = ("_decoder", "_tools", "_stopped")
 
     def __init__(self, ctx: CallContext) -> None:
-        self.ctx = ctx
-        self.usage: dict[str, Any] | None = None
+        super().__init__(ctx)
         self._decoder = Decoder()
-        self._head = (b'data: {"id":' + orjson.dumps(f"chatcmpl-{ctx.request_id}")
-                      + b',"object":"chat.completion.chunk","created":' + str(ctx.created).encode()
-                      + b',"model":' + orjson.dumps(ctx.model))
-        self._opened = False
         self._tools: dict[int, int] = {}  # contentBlockIndex -> tool call index
         self._stopped = False
-        self._error: UpstreamError | None = None  # raised on the next call, after the deltas before it
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return self._head + b',"choices":[' + orjson.dumps(choice) + b"]}\n\n"
-
-    def _open(self, out: list[bytes]) -> None:
-        if not self._opened:
-            self._opened = True
-            out.append(self._chunk({"role": "assistant", "content": ""}))
 
     def feed(self, chunk: bytes) -> bytes:
-        if self._error is not None:
-            raise self._error
+        self._raise_held()
         try:
             messages = self._decoder.feed(chunk)
         except EventStreamError as exc:
-            raise stream_cut(self.ctx.provider, str(exc)) from None
-        out: list[bytes] = []
-        try:
-            for msg in messages:
-                self._message(msg.headers, msg.payload, out)
-        except UpstreamError as exc:
-            if not out:
-                raise
-            self._error = exc  # deliver what came before the failure first
-        return b"".join(out)
+            raise stream_cut(self.provider, str(exc)) from None
+        return self._deliver(messages, self._message)
 
-    def _message(self, headers: dict[str, Any], payload: bytes, out: list[bytes]) -> None:
+    def _message(self, msg: Message, out: list[bytes]) -> None:
+        headers, payload = msg.headers, msg.payload
         kind = headers.get(":message-type")
         if kind == "exception":
             name = str(headers.get(":exception-type") or "internalServerException")
-            raise stream_exception(name, payload, self.ctx.provider)
+            raise stream_exception(name, payload, self.provider)
         if kind == "error":
             message = str(headers.get(":error-message") or headers.get(":error-code") or "stream error")
-            raise UpstreamError(502, f"provider {self.ctx.provider!r}: {message}", provider=self.ctx.provider,
+            raise UpstreamError(502, f"provider {self.provider!r}: {message}", provider=self.provider,
                                 code=str(headers.get(":error-code") or "upstream_error"), error_class=E.SERVER)
         event = headers.get(":event-type")
         try:
             data = orjson.loads(payload) if payload else {}
         except orjson.JSONDecodeError:
-            raise stream_cut(self.ctx.provider, f"a {event} event that is not JSON") from None
+            raise stream_cut(self.provider, f"a {event} event that is not JSON") from None
         if event == "messageStart":
-            self._open(out)
+            self._role(out)
         elif event == "contentBlockStart":
-            self._open(out)
+            self._role(out)
             tool = (data.get("start") or {}).get("toolUse")
             if isinstance(tool, dict):
                 k = len(self._tools)
                 self._tools[int(data.get("contentBlockIndex") or 0)] = k
-                out.append(self._chunk({"tool_calls": [{"index": k, "id": tool.get("toolUseId"), "type": "function",
-                                                        "function": {"name": tool.get("name"), "arguments": ""}}]}))
+                out.append(self._tool_start(k, tool.get("toolUseId"), tool.get("name")))
         elif event == "contentBlockDelta":
-            self._open(out)
+            self._role(out)
             delta = data.get("delta") or {}
             if isinstance(delta.get("text"), str):
                 if delta["text"]:
-                    out.append(self._chunk({"content": delta["text"]}))
+                    out.append(self._content(delta["text"]))
             elif isinstance(delta.get("toolUse"), dict):
                 k = self._tools.get(int(data.get("contentBlockIndex") or 0))
                 if k is None:
-                    raise stream_cut(self.ctx.provider, "tool input for a block that never started")
-                out.append(self._chunk({"tool_calls": [{"index": k, "function": {
-                    "arguments": str(delta["toolUse"].get("input") or "")}}]}))
+                    raise stream_cut(self.provider, "tool input for a block that never started")
+                out.append(self._tool_arguments(k, str(delta["toolUse"].get("input") or "")))
         elif event == "messageStop":
-            self._open(out)
-            reason = finish_reason(data.get("stopReason"), bool(self._tools), self.ctx.provider)
+            self._role(out)
+            reason = finish_reason(data.get("stopReason"), bool(self._tools), self.provider)
             self._stopped = True
             out.append(self._chunk({}, reason))
         elif event == "metadata":
             self.usage = usage(data.get("usage")) or self.usage
-            if self.ctx.include_usage and self.usage:
-                out.append(self._head + b',"choices":[],"usage":' + orjson.dumps(self.usage) + b"}\n\n")
+            if self.include_usage and self.usage:
+                out.append(self._usage_chunk())
 
     def finish(self) -> bytes:
-        if self._error is not None:
-            raise self._error
+        self._raise_held()
         if self._decoder.pending:
-            raise stream_cut(self.ctx.provider, f"{self._decoder.pending} bytes of an unfinished event")
+            raise stream_cut(self.provider, f"{self._decoder.pending} bytes of an unfinished event")
         if not self._stopped:
-            raise stream_cut(self.ctx.provider, "no messageStop event")
-        return b"data: [DONE]\n\n"
+            raise stream_cut(self.provider, "no messageStop event")
+        return DONE
 
 
 # --- errors ------------------------------------------------------------------------------------

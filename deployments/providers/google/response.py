@@ -33,6 +33,7 @@ from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
 from ..base import CallContext, require_json, stream_cut, upstream_error
+from ..chunks import DONE, ChunkStream
 
 _FINISH = {
     "STOP": "stop",
@@ -142,38 +143,26 @@ def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
     return orjson.dumps(out)
 
 
-class GeminiStream:
+def _event_data(event: bytes) -> bytes:
+    """The data of one Gemini SSE event: its `data:` lines, stripped and joined."""
+    return b"".join(line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:"))
+
+
+class GeminiStream(ChunkStream):
     """`streamGenerateContent?alt=sse` events -> OpenAI chat.completion.chunk SSE."""
 
-    __slots__ = ("ctx", "usage", "_buf", "_id", "_model", "_open", "_finished", "_calls", "_blocked", "_seen",
-                 "_error")
+    __slots__ = ("_buf", "_finished", "_calls", "_blocked", "_seen")
 
     def __init__(self, ctx: CallContext) -> None:
-        self.ctx = ctx
-        self.usage: dict[str, Any] | None = None
+        super().__init__(ctx)
         self._buf = b""
-        self._id: str | None = None
-        self._model: str | None = None
-        self._open: set[int] = set()  # choices that got their role delta
         self._finished: set[int] = set()
         self._calls: dict[int, int] = {}  # choice -> tool calls sent
         self._blocked = False
         self._seen = False
-        self._error: UpstreamError | None = None  # raised on the next call, after the deltas before it
-
-    def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
-        obj = {"id": self._id, "object": "chat.completion.chunk", "created": self.ctx.created,
-               "model": self._model, "choices": choices}
-        if usage is not None:
-            obj["usage"] = usage
-        return b"data: " + orjson.dumps(obj) + b"\n\n"
-
-    def _delta(self, index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return self._chunk([{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}])
 
     def feed(self, chunk: bytes) -> bytes:
-        if self._error is not None:
-            raise self._error
+        self._raise_held()
         # Gemini separates events with CRLF CRLF; JSON never holds a raw CR, so dropping CRs is safe.
         buf = self._buf + chunk.replace(b"\r", b"")
         cut = buf.rfind(b"\n\n")
@@ -181,51 +170,38 @@ class GeminiStream:
             self._buf = buf
             return b""
         complete, self._buf = buf[:cut], buf[cut + 2:]
-        out: list[bytes] = []
-        try:
-            for event in complete.split(b"\n\n"):
-                data = b"".join(line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:"))
-                if data:
-                    self._event(data, out)
-        except UpstreamError as exc:
-            if not out:
-                raise
-            self._error = exc  # deliver what came before the failure first
-        return b"".join(out)
+        events = (data for data in map(_event_data, complete.split(b"\n\n")) if data)
+        return self._deliver(events, self._event)
 
     def _event(self, data: bytes, out: list[bytes]) -> None:
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
-            raise stream_cut(self.ctx.provider, "an event that is not JSON") from None
+            raise stream_cut(self.provider, "an event that is not JSON") from None
         if isinstance(obj, list) and obj:
             obj = obj[0]
         if not isinstance(obj, dict):
             return
         if "error" in obj:
             err = obj["error"] if isinstance(obj["error"], dict) else {}
-            raise gemini_error(int(err.get("code") or 500), {}, data, self.ctx.provider)
+            raise gemini_error(int(err.get("code") or 500), {}, data, self.provider)
         if not self._seen:
             self._seen = True
-            self._id = _response_id(obj, self.ctx)
-            self._model = obj.get("modelVersion") or self.ctx.model
+            self.id = _response_id(obj, self.ctx)
+            self.model = obj.get("modelVersion") or self.ctx.model
         u = usage(obj.get("usageMetadata"))
         if u:
             self.usage = u
         cands = obj.get("candidates") or []
         if not cands and (obj.get("promptFeedback") or {}).get("blockReason"):
             self._blocked = True
-            if 0 not in self._open:
-                self._open.add(0)
-                out.append(self._delta(0, {"role": "assistant", "content": ""}))
-            out.append(self._delta(0, {}, "content_filter"))
+            self._role(out)
+            out.append(self._chunk({}, "content_filter"))
             self._finished.add(0)
             return
         for pos, cand in enumerate(cands):
             index = int(cand.get("index", pos) or 0)
-            if index not in self._open:
-                self._open.add(index)
-                out.append(self._delta(index, {"role": "assistant", "content": ""}))
+            self._role(out, index)
             for part in (cand.get("content") or {}).get("parts") or []:
                 if part.get("thought"):
                     continue
@@ -233,38 +209,33 @@ class GeminiStream:
                     k = self._calls.get(index, 0)
                     self._calls[index] = k + 1
                     call = _tool_call(part, self.ctx, index, k)
-                    head: dict[str, Any] = {"index": k, "id": call["id"], "type": "function",
-                                            "function": {"name": call["function"]["name"], "arguments": ""}}
-                    if "extra_content" in call:
-                        head["extra_content"] = call["extra_content"]
-                    out.append(self._delta(index, {"tool_calls": [head]}))
-                    out.append(self._delta(index, {"tool_calls": [
-                        {"index": k, "function": {"arguments": call["function"]["arguments"]}}]}))
+                    extra = {"extra_content": call["extra_content"]} if "extra_content" in call else {}
+                    out.append(self._tool_start(k, call["id"], call["function"]["name"], index=index, **extra))
+                    out.append(self._tool_arguments(k, call["function"]["arguments"], index=index))
                 elif isinstance(part.get("text"), str) and part["text"]:
-                    out.append(self._delta(index, {"content": part["text"]}))
+                    out.append(self._content(part["text"], index=index))
             reason = cand.get("finishReason")
             if reason and index not in self._finished:
-                mapped = finish_reason(reason, self._calls.get(index, 0) > 0, self.ctx.provider)
+                mapped = finish_reason(reason, self._calls.get(index, 0) > 0, self.provider)
                 self._finished.add(index)
-                out.append(self._delta(index, {}, mapped))
+                out.append(self._chunk({}, mapped, index=index))
 
     def finish(self) -> bytes:
-        if self._error is not None:
-            raise self._error
+        self._raise_held()
         if self._buf.strip():
             out: list[bytes] = []
-            data = b"".join(line[5:].strip() for line in self._buf.split(b"\n") if line.startswith(b"data:"))
+            data = _event_data(self._buf)
             self._buf = b""
             if data:
                 self._event(data, out)
             tail = b"".join(out)
         else:
             tail = b""
-        if not self._open or not self._open <= self._finished:
-            raise stream_cut(self.ctx.provider, "no finishReason")
-        if self.ctx.include_usage and self.usage:
-            tail += self._chunk([], self.usage)
-        return tail + b"data: [DONE]\n\n"
+        if not self._opened or not self._opened <= self._finished:
+            raise stream_cut(self.provider, "no finishReason")
+        if self.include_usage and self.usage:
+            tail += self._usage_chunk()
+        return tail + DONE
 
 
 # --- errors ----------------------------------------------------------------------------------
