@@ -8,6 +8,8 @@ import orjson
 
 from serve_app.errors import bad_request
 
+from .. import request_parts as common
+
 # Reserved name of the tool that emulates `response_format: json_schema` (see `_json_schema`).
 # The response side turns a call to it back into message content, so it never reaches the client.
 JSON_TOOL = "raygate_json_output"
@@ -31,12 +33,10 @@ def chat_body(body: dict[str, Any], model: str, default_max_tokens: int, stream:
     if not messages:
         raise bad_request(f"{_TYPE} needs at least one user or assistant message besides system messages",
                           param="messages")
-    max_tokens = body.get("max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = body.get("max_tokens")
+    limit = common.max_tokens(body)
     out: dict[str, Any] = {
         "model": model,
-        "max_tokens": max_tokens if max_tokens is not None else default_max_tokens,
+        "max_tokens": limit if limit is not None else default_max_tokens,
         "messages": messages,
     }
     temperature = body.get("temperature")
@@ -47,11 +47,9 @@ def chat_body(body: dict[str, Any], model: str, default_max_tokens: int, stream:
         out["top_p"] = body["top_p"]
     if isinstance(body.get("top_k"), int) and not isinstance(body["top_k"], bool):  # extension
         out["top_k"] = body["top_k"]
-    stop = body.get("stop")
-    if stop:
-        seqs = [stop] if isinstance(stop, str) else [s for s in stop if isinstance(s, str) and s]
-        if seqs:
-            out["stop_sequences"] = seqs
+    seqs = common.stop_sequences(body.get("stop"))
+    if seqs:
+        out["stop_sequences"] = seqs
     if body.get("user"):
         out["metadata"] = {"user_id": body["user"]}
     if isinstance(body.get("thinking"), dict):  # extension: Anthropic extended thinking, passed as is
@@ -99,24 +97,14 @@ def _messages(msgs: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any
         if role in ("system", "developer"):
             system.extend(_text_blocks(msg.get("content"), where))
         elif role == "user":
-            _append(turns, "user", _user_blocks(msg.get("content"), where))
+            common.add_turn(turns, "user", _user_blocks(msg.get("content"), where))
         elif role == "assistant":
-            _append(turns, "assistant", _assistant_blocks(msg, where))
+            common.add_turn(turns, "assistant", _assistant_blocks(msg, where))
         elif role == "tool":
-            _append(turns, "user", [_tool_result(msg, where)])
+            common.add_turn(turns, "user", [_tool_result(msg, where)])
         else:
             raise bad_request(f"{_TYPE} does not support message role {role!r}", param=f"{where}.role")
     return system, turns
-
-
-def _append(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    """Add a turn; consecutive turns of one role merge (tool results then text: one user turn)."""
-    if not blocks:
-        return
-    if turns and turns[-1]["role"] == role:
-        turns[-1]["content"].extend(blocks)
-    else:
-        turns.append({"role": role, "content": blocks})
 
 
 def _text_block(text: str, part: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -215,13 +203,9 @@ def _assistant_blocks(msg: dict[str, Any], where: str) -> list[dict[str, Any]]:
 
 
 def _arguments(raw: Any, where: str) -> dict[str, Any]:
-    if raw is None or raw == "":
-        return {}
-    if isinstance(raw, dict):
-        return raw
     try:
-        value = orjson.loads(raw)
-    except (orjson.JSONDecodeError, TypeError):
+        value = common.tool_arguments(raw)
+    except ValueError:
         raise bad_request(f"'{where}' is not valid JSON; {_TYPE} needs tool arguments as a JSON object",
                           param=where) from None
     if not isinstance(value, dict):
@@ -253,18 +237,8 @@ def _system_value(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
 
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
-    if not tools:
-        return []
     out = []
-    for i, tool in enumerate(tools):
-        where = f"tools[{i}]"
-        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-            kind = tool.get("type") if isinstance(tool, dict) else None
-            raise bad_request(f"{_TYPE} supports function tools only, not {kind!r}", param=f"{where}.type",
-                              code="unsupported_parameter")
-        fn = tool.get("function") or {}
-        if not fn.get("name"):
-            raise bad_request(f"'{where}.function.name' is required", param=f"{where}.function.name")
+    for tool, fn in common.function_tools(tools, _TYPE):
         params = fn.get("parameters") or {"type": "object", "properties": {}}
         spec: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
@@ -290,12 +264,10 @@ def _tool_choice(choice: Any, tools: list[dict[str, Any]]) -> dict[str, Any] | N
                 raise bad_request("'tool_choice.function.name' is required", param="tool_choice.function.name")
             return {"type": "tool", "name": name}
         if choice.get("type") == "allowed_tools":
-            allowed = choice.get("allowed_tools") or {}
-            names = {(t.get("function") or {}).get("name") for t in allowed.get("tools") or [] if isinstance(t, dict)}
+            names, required = common.allowed_tools(choice)
             tools[:] = [t for t in tools if t["name"] in names]
-            return {"type": "any" if allowed.get("mode") == "required" else "auto"}
-    raise bad_request(f"{_TYPE} does not support tool_choice {choice!r}", param="tool_choice",
-                      code="unsupported_parameter")
+            return {"type": "any" if required else "auto"}
+    raise common.unsupported_tool_choice(_TYPE, choice)
 
 
 def _json_schema(fmt: dict[str, Any], tools: list[dict[str, Any]], choice: dict[str, Any] | None,

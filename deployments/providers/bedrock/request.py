@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from serve_app import errors as E
+from .. import request_parts as common
 
 _IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
                   "image/webp": "webp"}
@@ -45,8 +45,7 @@ JSON_OBJECT_INSTRUCTION = ("Respond with a single valid JSON object and nothing 
                            "no markdown code fences.")
 
 
-def _bad(message: str, param: str | None = None, code: str = "invalid_value") -> E.GatewayError:
-    return E.bad_request(message, param=param, code=code)
+_bad = common.invalid  # a 400 about one field, code invalid_value unless said otherwise
 
 
 def tool_use_id(raw: Any) -> str:
@@ -59,10 +58,11 @@ def tool_use_id(raw: Any) -> str:
 
 
 def _data_url(url: str, param: str) -> tuple[str, str]:
-    head, sep, data = url.partition(",")
-    if not sep or ";base64" not in head:
+    parsed = common.base64_data_url(url)
+    if parsed is None:
         raise _bad(f"'{param}' must be base64 encoded (data:<mime>;base64,<data>)", param)
-    return head[5:].split(";", 1)[0].lower(), data
+    mime, data = parsed
+    return mime.lower(), data
 
 
 def _image_block(url: Any, param: str) -> dict[str, Any]:
@@ -98,21 +98,6 @@ def _document_block(file: Any, param: str, n: int) -> dict[str, Any]:
     return {"document": {"format": fmt, "name": name, "source": {"bytes": data}}}
 
 
-def _text_of(content: Any, param: str) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for j, part in enumerate(content):
-            if not isinstance(part, dict) or part.get("type") not in ("text", "refusal"):
-                raise _bad(f"'{param}[{j}]' must be a text part here", f"{param}[{j}]")
-            texts.append(str(part.get("text") or part.get("refusal") or ""))
-        return "".join(texts)
-    raise _bad(f"'{param}' must be a string or an array of content parts", param)
-
-
 def _user_blocks(content: Any, param: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"text": content}] if content else []
@@ -138,13 +123,9 @@ def _user_blocks(content: Any, param: str) -> list[dict[str, Any]]:
 
 
 def _arguments(raw: Any, param: str) -> Any:
-    if isinstance(raw, dict):
-        return raw
-    if raw in (None, ""):
-        return {}
     try:
-        return orjson.loads(raw)
-    except (orjson.JSONDecodeError, TypeError):
+        return common.tool_arguments(raw)
+    except ValueError:
         raise _bad(f"'{param}' must be a JSON string", param) from None
 
 
@@ -154,29 +135,21 @@ def converse_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, An
     system: list[dict[str, Any]] = []
     has_tools = False
 
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)
-        else:
-            out.append({"role": role, "content": blocks})
-
     for i, msg in enumerate(messages):
         param = f"messages[{i}]"
         role = msg.get("role")
         if role in ("system", "developer"):
-            text = _text_of(msg.get("content"), f"{param}.content")
+            text = common.text_of(msg.get("content"), f"{param}.content")
             if text:
                 system.append({"text": text})
         elif role == "user":
             blocks = _user_blocks(msg.get("content"), f"{param}.content")
             if not blocks:
                 raise _bad(f"'{param}.content' must not be empty", f"{param}.content")
-            add("user", blocks)
+            common.add_turn(out, "user", blocks)
         elif role == "assistant":
             blocks = []
-            text = _text_of(msg.get("content"), f"{param}.content")
+            text = common.text_of(msg.get("content"), f"{param}.content")
             if text:
                 blocks.append({"text": text})
             calls = list(msg.get("tool_calls") or [])
@@ -190,13 +163,14 @@ def converse_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, An
                                            "input": _arguments(fn.get("arguments"),
                                                                f"{param}.tool_calls[{k}].function.arguments")}})
                 has_tools = True
-            add("assistant", blocks)
+            common.add_turn(out, "assistant", blocks)
         elif role in ("tool", "function"):
             raw_id = msg.get("tool_call_id") if role == "tool" else f"function-{msg.get('name')}"
             if not raw_id:
                 raise _bad(f"'{param}.tool_call_id' is required", f"{param}.tool_call_id")
-            text = _text_of(msg.get("content"), f"{param}.content")
-            add("user", [{"toolResult": {"toolUseId": tool_use_id(raw_id), "content": [{"text": text}]}}])
+            text = common.text_of(msg.get("content"), f"{param}.content")
+            result = {"toolUseId": tool_use_id(raw_id), "content": [{"text": text}]}
+            common.add_turn(out, "user", [{"toolResult": result}])
             has_tools = True
         else:
             raise _bad(f"'{param}.role' {role!r} is not supported", f"{param}.role")
@@ -206,9 +180,7 @@ def converse_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, An
 
 
 def _tool_spec(tool: Any, i: int) -> dict[str, Any]:
-    fn = tool.get("function") if isinstance(tool, dict) and tool.get("type", "function") == "function" else None
-    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-        raise _bad(f"'tools[{i}]' must be a function tool with a name", f"tools[{i}]")
+    fn = common.declared_function(tool, i)
     schema = fn.get("parameters") if isinstance(fn.get("parameters"), dict) else {"type": "object", "properties": {}}
     spec: dict[str, Any] = {"name": fn["name"], "inputSchema": {"json": schema}}
     if fn.get("description"):
@@ -222,8 +194,7 @@ def _tool_config(body: dict[str, Any], history_has_tools: bool) -> dict[str, Any
     tools = body.get("tools")
     choice = body.get("tool_choice")
     if not tools:
-        if choice not in (None, "none", "auto"):
-            raise _bad("'tool_choice' needs 'tools'", "tool_choice")
+        common.require_tools_for(choice)
         return None
     config: dict[str, Any] = {"tools": [_tool_spec(t, i) for i, t in enumerate(tools)]}
     if choice in (None, "auto"):
@@ -232,10 +203,10 @@ def _tool_config(body: dict[str, Any], history_has_tools: bool) -> dict[str, Any
         return config if history_has_tools else None
     if choice == "required":
         config["toolChoice"] = {"any": {}}
-    elif isinstance(choice, dict) and isinstance((choice.get("function") or {}).get("name"), str):
-        config["toolChoice"] = {"tool": {"name": choice["function"]["name"]}}
+    elif (name := common.named_function(choice)) is not None:
+        config["toolChoice"] = {"tool": {"name": name}}
     else:
-        raise _bad("'tool_choice' must be 'auto', 'none', 'required' or a named function", "tool_choice")
+        raise common.invalid_tool_choice()
     return config
 
 
@@ -271,13 +242,11 @@ def converse_body(body: dict[str, Any], default_max_tokens: int | None) -> dict[
     if system:
         out["system"] = system
     inference: dict[str, Any] = {}
-    max_tokens = body.get("max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = body.get("max_tokens")
-    if max_tokens is None:
-        max_tokens = default_max_tokens
-    if max_tokens is not None:
-        inference["maxTokens"] = max_tokens
+    limit = common.max_tokens(body)
+    if limit is None:
+        limit = default_max_tokens
+    if limit is not None:
+        inference["maxTokens"] = limit
     if body.get("temperature") is not None:
         inference["temperature"] = body["temperature"]
     if body.get("top_p") is not None:

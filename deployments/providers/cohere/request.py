@@ -6,6 +6,8 @@ from typing import Any
 
 from serve_app.errors import bad_request
 
+from .. import request_parts as common
+
 _TYPE = "provider type 'cohere'"
 
 
@@ -19,22 +21,18 @@ def chat_body(body: dict[str, Any], model: str, stream: bool, safety_mode: str |
         "messages": [_message(m, f"messages[{i}]") for i, m in enumerate(body.get("messages") or [])],
         "stream": stream,
     }
-    max_tokens = body.get("max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = body.get("max_tokens")
-    if max_tokens is not None:
-        out["max_tokens"] = max_tokens
+    limit = common.max_tokens(body)
+    if limit is not None:
+        out["max_tokens"] = limit
     if body.get("temperature") is not None:
         out["temperature"] = body["temperature"]
     if body.get("top_p") is not None:  # Cohere's p: 0.01..0.99
         out["p"] = min(max(float(body["top_p"]), 0.01), 0.99)
     if isinstance(body.get("top_k"), int) and not isinstance(body["top_k"], bool):  # extension
         out["k"] = body["top_k"]
-    stop = body.get("stop")
-    if stop:
-        seqs = [stop] if isinstance(stop, str) else [s for s in stop if isinstance(s, str) and s]
-        if seqs:
-            out["stop_sequences"] = seqs
+    seqs = common.stop_sequences(body.get("stop"))
+    if seqs:
+        out["stop_sequences"] = seqs
     if body.get("seed") is not None:
         out["seed"] = body["seed"]
     for key in ("frequency_penalty", "presence_penalty"):  # Cohere: 0..1 (OpenAI: -2..2)
@@ -150,18 +148,8 @@ def _tool_call(call: Any, where: str) -> dict[str, Any]:
 
 
 def _tools(tools: Any) -> tuple[list[dict[str, Any]], bool]:
-    if not tools:
-        return [], False
     out, strict = [], False
-    for i, tool in enumerate(tools):
-        where = f"tools[{i}]"
-        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-            kind = tool.get("type") if isinstance(tool, dict) else None
-            raise bad_request(f"{_TYPE} supports function tools only, not {kind!r}", param=f"{where}.type",
-                              code="unsupported_parameter")
-        fn = tool.get("function") or {}
-        if not fn.get("name"):
-            raise bad_request(f"'{where}.function.name' is required", param=f"{where}.function.name")
+    for _, fn in common.function_tools(tools, _TYPE):
         spec: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             spec["description"] = fn["description"]
@@ -186,12 +174,10 @@ def _tool_choice(choice: Any, tools: list[dict[str, Any]]) -> tuple[list[dict[st
             raise bad_request(f"tool_choice names {name!r}, which is not in 'tools'", param="tool_choice")
         return chosen, "REQUIRED"
     if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
-        allowed = choice.get("allowed_tools") or {}
-        names = {(t.get("function") or {}).get("name") for t in allowed.get("tools") or [] if isinstance(t, dict)}
+        names, required = common.allowed_tools(choice)
         chosen = [t for t in tools if t["function"]["name"] in names]
-        return chosen, "REQUIRED" if allowed.get("mode") == "required" else None
-    raise bad_request(f"{_TYPE} does not support tool_choice {choice!r}", param="tool_choice",
-                      code="unsupported_parameter")
+        return chosen, "REQUIRED" if required else None
+    raise common.unsupported_tool_choice(_TYPE, choice)
 
 
 # --- embeddings ------------------------------------------------------------------------------

@@ -30,8 +30,7 @@ from typing import Any
 
 import orjson
 
-from serve_app import errors as E
-
+from .. import request_parts as common
 from .schema import gemini_schema
 
 # Google's documented stand-in signature for function calls the model did not produce itself.
@@ -40,35 +39,18 @@ _THINKING_BUDGET = {"none": 0, "minimal": 0, "low": 1024, "medium": 8192, "high"
 _MAX_STOP = 5  # Gemini accepts at most 5 stop sequences
 
 
-def _bad(message: str, param: str | None = None) -> E.GatewayError:
-    return E.bad_request(message, param=param, code="invalid_value")
+_bad = common.invalid  # a 400 about one field, code invalid_value
 
 
 # --- messages ---------------------------------------------------------------------------------
 
 def parse_data_url(url: str, param: str) -> tuple[str, str]:
     """(mime type, base64 data) of a `data:<mime>;base64,<data>` URL."""
-    head, sep, data = url.partition(",")
-    if not sep or ";base64" not in head:
+    parsed = common.base64_data_url(url)
+    if parsed is None:
         raise _bad("image data URLs must be base64 encoded (data:<mime>;base64,<data>)", param)
-    mime = head[5:].split(";", 1)[0] or "application/octet-stream"
-    return mime, data
-
-
-def _text_of(content: Any, param: str) -> str:
-    """The text of a system/developer/tool message (string or array of text parts)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for j, part in enumerate(content):
-            if not isinstance(part, dict) or part.get("type") not in ("text", "refusal"):
-                raise _bad(f"'{param}[{j}]' must be a text part here", f"{param}[{j}]")
-            texts.append(str(part.get("text") or part.get("refusal") or ""))
-        return "".join(texts)
-    raise _bad(f"'{param}' must be a string or an array of content parts", param)
+    mime, data = parsed
+    return mime or "application/octet-stream", data
 
 
 def _media_part(url: Any, param: str) -> dict[str, Any]:
@@ -119,13 +101,9 @@ def _user_parts(content: Any, param: str) -> list[dict[str, Any]]:
 
 
 def _arguments(raw: Any, param: str) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    if raw in (None, ""):
-        return {}
     try:
-        args = orjson.loads(raw)
-    except (orjson.JSONDecodeError, TypeError):
+        args = common.tool_arguments(raw)
+    except ValueError:
         raise _bad(f"'{param}' must be a JSON object string", param) from None
     if not isinstance(args, dict):
         raise _bad(f"'{param}' must encode a JSON object", param)
@@ -141,7 +119,7 @@ def _signature(call: dict[str, Any]) -> str | None:
 
 def _assistant_parts(msg: dict[str, Any], param: str, names: dict[str, str]) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
-    text = _text_of(msg.get("content"), f"{param}.content")
+    text = common.text_of(msg.get("content"), f"{param}.content")
     if text:
         parts.append({"text": text})
     calls = msg.get("tool_calls") or []
@@ -166,7 +144,7 @@ def _assistant_parts(msg: dict[str, Any], param: str, names: dict[str, str]) -> 
 
 
 def _tool_response(content: Any, param: str) -> dict[str, Any]:
-    text = _text_of(content, param)
+    text = common.text_of(content, param)
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -180,35 +158,27 @@ def contents_and_system(messages: list[dict[str, Any]]) -> tuple[list[dict[str, 
     system: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # tool_call_id -> function name
 
-    def add(role: str, parts: list[dict[str, Any]]) -> None:
-        if not parts:
-            return
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
-
     for i, msg in enumerate(messages):
         param = f"messages[{i}]"
         role = msg.get("role")
         if role in ("system", "developer"):
-            text = _text_of(msg.get("content"), f"{param}.content")
+            text = common.text_of(msg.get("content"), f"{param}.content")
             if text:
                 system.append({"text": text})
         elif role == "user":
             if msg.get("content") is None:
                 raise _bad(f"'{param}.content' is required for user messages", f"{param}.content")
-            add("user", _user_parts(msg["content"], f"{param}.content"))
+            common.add_turn(contents, "user", _user_parts(msg["content"], f"{param}.content"), key="parts")
         elif role == "assistant":
-            add("model", _assistant_parts(msg, param, names))
+            common.add_turn(contents, "model", _assistant_parts(msg, param, names), key="parts")
         elif role in ("tool", "function"):
             name = names.get(str(msg.get("tool_call_id"))) if role == "tool" else None
             name = name or msg.get("name")
             if not isinstance(name, str) or not name:
                 raise _bad(f"'{param}.tool_call_id' does not match a tool call of an earlier assistant message",
                            f"{param}.tool_call_id")
-            add("user", [{"functionResponse": {"name": name,
-                                               "response": _tool_response(msg.get("content"), f"{param}.content")}}])
+            response = _tool_response(msg.get("content"), f"{param}.content")
+            common.add_turn(contents, "user", [{"functionResponse": {"name": name, "response": response}}], key="parts")
         else:
             raise _bad(f"'{param}.role' {role!r} is not supported", f"{param}.role")
     if not contents:
@@ -217,9 +187,7 @@ def contents_and_system(messages: list[dict[str, Any]]) -> tuple[list[dict[str, 
 
 
 def _function_declaration(tool: Any, i: int) -> dict[str, Any]:
-    fn = tool.get("function") if isinstance(tool, dict) and tool.get("type", "function") == "function" else None
-    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-        raise _bad(f"'tools[{i}]' must be a function tool with a name", f"tools[{i}]")
+    fn = common.declared_function(tool, i)
     decl: dict[str, Any] = {"name": fn["name"]}
     if fn.get("description"):
         decl["description"] = fn["description"]
@@ -241,10 +209,10 @@ def _tool_config(choice: Any) -> dict[str, Any] | None:
         mode = {"mode": "NONE"}
     elif choice == "required":
         mode = {"mode": "ANY"}
-    elif isinstance(choice, dict) and isinstance((choice.get("function") or {}).get("name"), str):
-        mode = {"mode": "ANY", "allowedFunctionNames": [choice["function"]["name"]]}
+    elif (name := common.named_function(choice)) is not None:
+        mode = {"mode": "ANY", "allowedFunctionNames": [name]}
     else:
-        raise _bad("'tool_choice' must be 'auto', 'none', 'required' or a named function", "tool_choice")
+        raise common.invalid_tool_choice()
     return {"functionCallingConfig": mode}
 
 
@@ -264,8 +232,8 @@ def generate_content_body(body: dict[str, Any], safety_settings: list[dict[str, 
         config = _tool_config(body.get("tool_choice"))
         if config:
             out["toolConfig"] = config
-    elif body.get("tool_choice") not in (None, "none", "auto"):
-        raise _bad("'tool_choice' needs 'tools'", "tool_choice")
+    else:
+        common.require_tools_for(body.get("tool_choice"))
     gen = generation_config(body)
     if gen:
         out["generationConfig"] = gen
@@ -282,11 +250,9 @@ def generation_config(body: dict[str, Any]) -> dict[str, Any]:
                      ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty")):
         if body.get(src) is not None:
             gen[dst] = body[src]
-    max_tokens = body.get("max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = body.get("max_tokens")
-    if max_tokens is not None:
-        gen["maxOutputTokens"] = max_tokens
+    limit = common.max_tokens(body)
+    if limit is not None:
+        gen["maxOutputTokens"] = limit
     n = body.get("n")
     if n is not None and n != 1:
         gen["candidateCount"] = n
