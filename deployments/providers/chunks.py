@@ -1,5 +1,6 @@
 """OpenAI chat.completion.chunk SSE for the stream translators that write their chunks themselves
-(anthropic, cohere, google, bedrock, ollama's native API).
+(anthropic, cohere, google, bedrock, ollama's native API), and the one-choice chat.completion body
+their whole answers become (`completion`).
 
 `ChunkStream` keeps what each of them holds per stream (id, created, model, usage, which choices
 have had their role chunk, a failure held back) and writes the events in OpenAI's order: the role
@@ -36,6 +37,21 @@ T = TypeVar("T")
 def sse(obj: Any) -> bytes:
     """One SSE event carrying `obj` as JSON."""
     return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def completion(ctx: CallContext, message: dict[str, Any], finish_reason: str, *, id: str | None = None,
+               model: str | None = None, usage: dict[str, Any] | None = None) -> bytes:
+    """The whole-answer counterpart: a one-choice chat.completion (id and model default to the call's)."""
+    out: dict[str, Any] = {
+        "id": id or f"chatcmpl-{ctx.request_id}",
+        "object": "chat.completion",
+        "created": ctx.created,
+        "model": model or ctx.model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+    }
+    if usage:
+        out["usage"] = usage
+    return orjson.dumps(out)
 
 
 class ChunkStream:
@@ -229,4 +245,4 @@ class FramedStream:
         raise NotImplementedError
 
 
-__all__ = ["DONE", "ChunkStream", "FramedStream", "SSEJSONStream", "sse"]
+__all__ = ["DONE", "ChunkStream", "FramedStream", "SSEJSONStream", "completion", "sse"]

@@ -29,7 +29,7 @@ from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
 from .base import Adapter, CallContext, ProviderConfig, UpstreamRequest, json_body, require_json
-from .chunks import ChunkStream, FramedStream
+from .chunks import ChunkStream, FramedStream, completion
 from .openai_compat import (
     ENCODING_KEY,
     OpenAICompatAdapter,
@@ -193,15 +193,8 @@ class OllamaNativeAdapter(Adapter):
             message["tool_calls"] = calls
         if isinstance(msg.get("thinking"), str) and msg["thinking"]:
             message["reasoning_content"] = msg["thinking"]
-        return orjson.dumps({
-            "id": f"chatcmpl-{ctx.request_id}",
-            "object": "chat.completion",
-            "created": ctx.created,
-            "model": data.get("model") or ctx.model,
-            "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": _finish(data.get("done_reason"), bool(calls))}],
-            "usage": _usage(data),
-        })
+        return completion(ctx, message, _finish(data.get("done_reason"), bool(calls)), model=data.get("model"),
+                          usage=_usage(data))
 
     def chat_stream(self, ctx: CallContext) -> OllamaStream:
         return OllamaStream(self, ctx)

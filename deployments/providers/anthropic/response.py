@@ -11,7 +11,7 @@ from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
 from ..base import CallContext, require_json, upstream_error
-from ..chunks import SSEJSONStream
+from ..chunks import SSEJSONStream, completion
 from .request import JSON_TOOL
 
 FINISH_REASONS = {
@@ -75,17 +75,9 @@ def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
     if tool_calls:
         message["tool_calls"] = tool_calls
-    out = {
-        "id": data.get("id") or f"chatcmpl-{ctx.request_id}",
-        "object": "chat.completion",
-        "created": ctx.created,
-        "model": data.get("model") or ctx.model,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": finish_reason(data.get("stop_reason"), bool(tool_calls))}],
-    }
-    if isinstance(data.get("usage"), dict):
-        out["usage"] = openai_usage(data["usage"])
-    return orjson.dumps(out)
+    usage = openai_usage(data["usage"]) if isinstance(data.get("usage"), dict) else None
+    return completion(ctx, message, finish_reason(data.get("stop_reason"), bool(tool_calls)),
+                      id=data.get("id"), model=data.get("model"), usage=usage)
 
 
 # --- errors ----------------------------------------------------------------------------------

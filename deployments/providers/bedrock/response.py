@@ -30,7 +30,7 @@ from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
 from ..base import CallContext, require_json, stream_cut, upstream_error
-from ..chunks import DONE, ChunkStream
+from ..chunks import DONE, ChunkStream, completion
 from ..eventstream import Decoder, EventStreamError, Message
 
 _STOP = {
@@ -90,13 +90,7 @@ def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
                            "refusal": None}
     if calls:
         msg["tool_calls"] = calls
-    out: dict[str, Any] = {"id": f"chatcmpl-{ctx.request_id}", "object": "chat.completion", "created": ctx.created,
-                           "model": ctx.model,
-                           "choices": [{"index": 0, "message": msg, "logprobs": None, "finish_reason": reason}]}
-    u = usage(data.get("usage"))
-    if u:
-        out["usage"] = u
-    return orjson.dumps(out)
+    return completion(ctx, msg, reason, usage=usage(data.get("usage")))
 
 
 # In-stream exception events, by their `:exception-type`, with the HTTP status of their shape.
