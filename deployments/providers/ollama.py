@@ -30,11 +30,11 @@ from serve_app.errors import UpstreamError
 
 from .base import Adapter, CallContext, ProviderConfig, UpstreamRequest, json_body, require_json
 from .chunks import ChunkStream, FramedStream, completion
+from .embeddings import embedding_list
 from .openai_compat import (
     ENCODING_KEY,
     OpenAICompatAdapter,
     arguments_text,
-    floats_to_base64,
     provider_error,
     tool_call_id,
 )
@@ -224,15 +224,9 @@ class OllamaNativeAdapter(Adapter):
         if not isinstance(vectors, list):
             raise UpstreamError(502, f"provider {ctx.provider!r} returned embeddings without `embeddings`",
                                 provider=ctx.provider, code="upstream_bad_response", error_class=E.SERVER)
-        b64 = ctx.client_headers.get(ENCODING_KEY) == "base64"
         tokens = data.get("prompt_eval_count") if isinstance(data.get("prompt_eval_count"), int) else 0
-        return orjson.dumps({
-            "object": "list",
-            "data": [{"object": "embedding", "index": i, "embedding": floats_to_base64(v) if b64 else v}
-                     for i, v in enumerate(vectors)],
-            "model": data.get("model") or ctx.model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        })
+        return embedding_list(vectors, data.get("model") or ctx.model, tokens,
+                              ctx.client_headers.get(ENCODING_KEY) == "base64")
 
     # -- errors -----------------------------------------------------------------------------------
     def error(self, status: int, headers: Mapping[str, str], payload: bytes, ctx: CallContext) -> UpstreamError:

@@ -24,9 +24,7 @@ ones whose events need fixing, and parsing an event costs a few microseconds.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import struct
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -45,6 +43,7 @@ from .base import (
     upstream_error,
 )
 from .chunks import DONE, FramedStream, sse
+from .embeddings import floats_to_base64
 from .openai import OpenAIAdapter
 
 OPENAI_FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
@@ -120,10 +119,6 @@ def arguments_text(arguments: Any) -> str:
     if arguments is None:
         return ""
     return orjson.dumps(arguments).decode()
-
-
-def floats_to_base64(vector: list[float]) -> str:
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 def error_message(payload: bytes) -> tuple[str, Any]:

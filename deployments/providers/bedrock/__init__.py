@@ -38,9 +38,10 @@ from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
 from ..base import Adapter, CallContext, ProviderConfig, UpstreamRequest, json_body
+from ..embeddings import remember_encoding
 from ..spec import ProviderSpec
 from .request import converse_body, embedding_family, embeddings_body
-from .response import BedrockStream, bedrock_error, chat_completion, embeddings_list, remember_encoding
+from .response import BedrockStream, bedrock_error, chat_completion, embeddings_list
 
 SIGNING_NAME = "bedrock"  # the service's signingName (endpoint prefix is bedrock-runtime)
 

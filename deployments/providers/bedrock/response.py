@@ -19,8 +19,6 @@
 
 from __future__ import annotations
 
-import base64
-import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +29,7 @@ from serve_app.errors import UpstreamError
 
 from ..base import CallContext, require_json, stream_cut, upstream_error
 from ..chunks import DONE, ChunkStream, completion
+from ..embeddings import ENCODING_KEY, embedding_list
 from ..eventstream import Decoder, EventStreamError, Message
 
 _STOP = {
@@ -242,16 +241,6 @@ def stream_exception(name: str, payload: bytes, provider: str) -> UpstreamError:
 
 # --- embeddings --------------------------------------------------------------------------------
 
-ENCODING_KEY = ":embedding-encoding"
-
-
-def remember_encoding(ctx: CallContext, body: dict[str, Any]) -> None:
-    # The adapter is shared by concurrent calls: the client's encoding_format rides on the call's
-    # own context until the response is translated (see google/response.py for the same note).
-    if body.get("encoding_format") == "base64":
-        ctx.client_headers[ENCODING_KEY] = "base64"
-
-
 def embeddings_list(payload: bytes, ctx: CallContext, family: str) -> bytes:
     data = require_json(payload, ctx.provider)
     if not isinstance(data, dict):
@@ -270,10 +259,4 @@ def embeddings_list(payload: bytes, ctx: CallContext, family: str) -> bytes:
         if not isinstance(emb, list):
             raise _bad_body(ctx, "no embeddings")
         vectors = emb
-    base64_out = ctx.client_headers.get(ENCODING_KEY) == "base64"
-    items = []
-    for i, v in enumerate(vectors):
-        value: Any = base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if base64_out else v
-        items.append({"object": "embedding", "index": i, "embedding": value})
-    return orjson.dumps({"object": "list", "data": items, "model": ctx.model,
-                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+    return embedding_list(vectors, ctx.model, tokens, ctx.client_headers.get(ENCODING_KEY) == "base64")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +12,7 @@ from serve_app.errors import UpstreamError
 
 from ..base import CallContext, require_json, upstream_error
 from ..chunks import SSEJSONStream, completion
+from ..embeddings import embedding_list
 
 FINISH_REASONS = {
     "COMPLETE": "stop",
@@ -95,14 +94,8 @@ def embeddings(payload: bytes, ctx: CallContext) -> bytes:
     else:
         raise UpstreamError(502, f"provider {ctx.provider!r} returned no float embeddings", provider=ctx.provider,
                             code="upstream_bad_response", error_class=E.SERVER)
-    items = []
-    for i, vec in enumerate(vectors):
-        value: Any = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode() if as_base64 else vec
-        items.append({"object": "embedding", "index": i, "embedding": value})
     billed = ((data.get("meta") or {}).get("billed_units") or {})
-    tokens = int(billed.get("input_tokens") or 0)
-    return orjson.dumps({"object": "list", "data": items, "model": ctx.model,
-                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+    return embedding_list(vectors, ctx.model, int(billed.get("input_tokens") or 0), as_base64)
 
 
 # --- errors ----------------------------------------------------------------------------------

@@ -18,9 +18,10 @@ from pydantic import Field
 from serve_app.errors import UpstreamError
 
 from ..base import Adapter, CallContext, ProviderConfig, UpstreamRequest, json_body
+from ..embeddings import ENCODING_KEY, remember_encoding
 from ..spec import ProviderSpec
 from .request import embed_body, generate_content_body
-from .response import ENCODING_KEY, GeminiStream, chat_completion, embeddings_list, gemini_error, remember_encoding
+from .response import GeminiStream, chat_completion, embeddings_list, gemini_error
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 

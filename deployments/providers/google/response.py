@@ -21,9 +21,7 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +32,7 @@ from serve_app.errors import UpstreamError
 
 from ..base import CallContext, require_json, stream_cut, upstream_error
 from ..chunks import DONE, ChunkStream
+from ..embeddings import embedding_list
 
 _FINISH = {
     "STOP": "stop",
@@ -298,25 +297,5 @@ def embeddings_list(payload: bytes, ctx: CallContext, encoding: str | None) -> b
     else:
         raise UpstreamError(502, f"provider {ctx.provider!r} returned no embeddings", provider=ctx.provider,
                             code="upstream_bad_response", error_class=E.SERVER)
-    items = [{"object": "embedding", "index": i, "embedding": encode_vector(v, encoding)}
-             for i, v in enumerate(vectors)]
     # Gemini's embedding responses carry no token counts.
-    return orjson.dumps({"object": "list", "data": items, "model": ctx.model,
-                         "usage": {"prompt_tokens": 0, "total_tokens": 0}})
-
-
-# The client's `encoding_format` is needed again when the response is translated, and the adapter
-# is shared by concurrent calls: it rides on the call's own context (one dict per request) under a
-# key no client header can have set (the gateway copies only x-raygate-* names there).
-ENCODING_KEY = ":embedding-encoding"
-
-
-def remember_encoding(ctx: CallContext, body: dict[str, Any]) -> None:
-    if body.get("encoding_format") == "base64":
-        ctx.client_headers[ENCODING_KEY] = "base64"
-
-
-def encode_vector(values: list[float], encoding: str | None) -> list[float] | str:
-    if encoding == "base64":  # what the openai SDK asks for by default: little-endian float32
-        return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
-    return values
+    return embedding_list(vectors, ctx.model, 0, encoding == "base64")
