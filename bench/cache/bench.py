@@ -300,76 +300,80 @@ def bench_embed() -> list[str]:
 
 # -- memory ------------------------------------------------------------------------------------------------
 
-def bench_memory() -> list[str]:
+def _synthetic(n: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(n, 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return vecs
+
+
+BODY = (b'{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant",'
+        b'"content":"' + b"x" * 700 + b'"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,'
+        b'"completion_tokens":150,"total_tokens":160}}')
+
+
+def memory_probe(which: str, n: int = 100_000) -> None:
+    """Run in a fresh process: print the RSS growth (MB) of building one structure."""
     import gc
 
     from deployments.cache.index import VectorIndex
     from deployments.cache.store import Entry, MemoryStore
 
-    rng = np.random.default_rng(0)
-    n = 100_000
-    vecs = rng.normal(size=(n, 384)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    texts = [f"synthetic question number {i} about some topic or other" for i in range(n)]
-    keys = [f"{i:032x}" for i in range(n)]
-    lines = ["## Memory per 100k entries (bench/cache/bench.py memory)", "",
-             "Synthetic normalised 384-d vectors; RSS growth of this process (FAISS allocates outside Python).", "",
-             "| what | entries | RSS growth MB | bytes per entry |", "|---|---:|---:|---:|"]
-
-    def measure(label: str, build: Any) -> Any:
-        gc.collect()
-        before = rss_mb()
-        obj = build()
-        gc.collect()
+    vecs = _synthetic(n)
+    gc.collect()
+    before = rss_mb()
+    extra = ""
+    if which in ("index1", "index_many"):
+        idx = VectorIndex(384)
+        for i in range(n):
+            scope = "scope" if which == "index1" else f"scope{i % 10_000}"
+            idx.add(scope, f"{i:032x}", vecs[i], f"synthetic question number {i} about some topic", 1e12)
         grown = rss_mb() - before
+        if which == "index1":
+            q = vecs[:200] + np.random.default_rng(1).normal(scale=0.01, size=(200, 384)).astype(np.float32)
+            q /= np.linalg.norm(q, axis=1, keepdims=True)
+            times = []
+            for v in q:
+                t0 = time.perf_counter()
+                idx.search("scope", v, 4, 0, 0.83)
+                times.append((time.perf_counter() - t0) * 1000)
+            extra = f" {statistics.median(times):.1f} {sorted(times)[197]:.1f}"
+    else:
+        async def fill() -> MemoryStore:
+            s = MemoryStore(n)
+            now = time.time()
+            for i in range(n):
+                text = f"synthetic question number {i} about some topic"
+                await s.put(Entry(f"{i:032x}", BODY + str(i).encode(), "openai", "gpt-4o-mini", "s" * 32, text,
+                                  "You are a helpful assistant.\n" + text, now, now + 3600))
+            return s
+
+        store = asyncio.run(fill())
+        grown = rss_mb() - before
+        del store
+    print(f"RESULT {grown:.1f}{extra}", flush=True)
+
+
+def bench_memory() -> list[str]:
+    n = 100_000
+    lines = ["## Memory per 100k entries (bench/cache/bench.py memory)", "",
+             "Synthetic normalised 384-d vectors; RSS growth of a fresh process while building each structure "
+             "(FAISS allocates outside Python).", "",
+             "| what | entries | RSS growth MB | bytes per entry |", "|---|---:|---:|---:|"]
+    search_line = ""
+    for which, label in (("index1", "vector index, 1 scope (IndexFlatIP + key/text per slot)"),
+                         ("index_many", "vector index, 10,000 scopes of 10"),
+                         ("store", f"memory store, ~{len(BODY)} B responses + prompt text")):
+        out = subprocess.run([PY, __file__, "_probe", which], capture_output=True, text=True, cwd=ROOT).stdout
+        fields = [line for line in out.splitlines() if line.startswith("RESULT")][0].split()[1:]
+        grown = float(fields[0])
         lines.append(f"| {label} | {n:,} | {grown:.0f} | {grown * 2**20 / n:.0f} |")
-        return obj
-
-    def one_scope() -> VectorIndex:
-        idx = VectorIndex(384)
-        for i in range(n):
-            idx.add("scope", f"{i:032x}", vecs[i], f"synthetic question number {i} about some topic", 1e12)
-        return idx
-
-    idx = measure("vector index, 1 scope (IndexFlatIP + key/text per slot)", one_scope)
-    q = vecs[:200] + rng.normal(scale=0.01, size=(200, 384)).astype(np.float32)
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    times = []
-    for v in q:
-        t0 = time.perf_counter()
-        idx.search("scope", v, 4, 0, 0.84)
-        times.append((time.perf_counter() - t0) * 1000)
-    search_line = (f"Search in one scope of 100k vectors: p50 {statistics.median(times):.1f} ms, "
-                   f"p99 {sorted(times)[197]:.1f} ms (exact flat search; each scope is searched alone, so "
-                   "typical scopes are far smaller).")
-    del idx
-    gc.collect()
-
-    def many_scopes() -> VectorIndex:
-        idx = VectorIndex(384)
-        for i in range(n):
-            idx.add(f"scope{i % 10_000}", f"{i:032x}", vecs[i], f"synthetic question number {i} about some topic", 1e12)
-        return idx
-
-    idx = measure("vector index, 10,000 scopes of 10", many_scopes)
-    del idx
-    gc.collect()
-    body = b'{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"' \
-        + b"x" * 700 + b'"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":150,"total_tokens":160}}'
-
-    async def fill() -> MemoryStore:
-        s = MemoryStore(n)
-        now = time.time()
-        for i in range(n):
-            text = f"synthetic question number {i} about some topic"
-            await s.put(Entry(f"{i:032x}", body + str(i).encode(), "openai", "gpt-4o-mini", "s" * 32, text,
-                              "You are a helpful assistant.\n" + text, now, now + 3600))
-        return s
-
-    store = measure(f"memory store, ~{len(body)} B responses + prompt text", lambda: asyncio.run(fill()))
-    del store
+        if len(fields) == 3:
+            search_line = (f"Search in one scope of 100k vectors: p50 {fields[1]} ms, p99 {fields[2]} ms (exact flat "
+                           "search; each scope is searched alone, so typical scopes are far smaller).")
     lines += ["", search_line, ""]
-    lines += bench_redis_memory(body, texts, vecs)
+    lines += bench_redis_memory(BODY, [f"synthetic question number {i} about some topic" for i in range(10_000)],
+                                _synthetic(10_000))
     return lines
 
 
@@ -434,6 +438,9 @@ def header() -> list[str]:
 
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "_probe":
+        memory_probe(sys.argv[2])
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("parts", nargs="*", default=["quality", "overhead", "latency", "ray", "embed", "memory"])
     ap.add_argument("--out", default=str(ROOT / "bench/results/cache.md"))

