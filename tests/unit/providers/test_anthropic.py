@@ -8,32 +8,15 @@ from typing import Any
 
 import orjson
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from deployments.providers import registry
-from deployments.providers.base import CallContext
 from serve_app import errors as E
 from serve_app.errors import GatewayError, UpstreamError
+from tests.support.providers import ProviderKit, assemble, assert_error_fixtures_covered, parse_chunk_sse
 
-FIX = Path(__file__).resolve().parents[2] / "fixtures" / "providers" / "anthropic"
-REQUESTS = sorted((FIX / "requests").glob("*.json"))
-ERRORS = sorted((FIX / "errors").glob("*.json"))
-
-
-def make_adapter(**extra: Any):
-    spec = registry.get("anthropic")
-    assert spec is not None
-    config = spec.config_model.model_validate({"name": "claude", "type": "anthropic", "api_key": "sk-ant-test",
-                                               "model": "claude-sonnet-4-5", **extra})
-    return spec.adapter(config)
-
-
-def ctx(model: str = "claude-sonnet-4-5", include_usage: bool = False) -> CallContext:
-    return CallContext("claude", model, "req-1", include_usage=include_usage, created=1700000000)
-
-
-def fixture(*parts: str) -> bytes:
-    return FIX.joinpath(*parts).read_bytes()
+KIT = ProviderKit("anthropic", name="claude", model="claude-sonnet-4-5",
+                  config={"api_key": "sk-ant-test", "model": "claude-sonnet-4-5"})
+REQUESTS = KIT.paths("requests/*.json")
+ERRORS = KIT.paths("errors/*.json")
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -43,16 +26,16 @@ def fixture(*parts: str) -> bytes:
 def test_request_golden(path: Path) -> None:
     case = orjson.loads(path.read_bytes())
     body = copy.deepcopy(case["openai"])
-    req = make_adapter().chat_request(body, ctx(case["openai"]["model"]), stream=case["stream"])
+    req = KIT.adapter().chat_request(body, KIT.ctx(case["openai"]["model"]), stream=case["stream"])
     assert req.method == "POST"
     assert req.url == "https://api.anthropic.com/v1/messages"
     assert orjson.loads(req.body) == case["anthropic"]
 
 
 def test_request_headers_and_base_url() -> None:
-    adapter = make_adapter(base_url="http://127.0.0.1:9/proxy/", anthropic_version="2023-01-01",
+    adapter = KIT.adapter(base_url="http://127.0.0.1:9/proxy/", anthropic_version="2023-01-01",
                            anthropic_beta=["prompt-caching-2024-07-31", "output-128k-2025-02-19"], max_tokens=77)
-    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, ctx(), stream=True)
+    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), stream=True)
     assert req.url == "http://127.0.0.1:9/proxy/v1/messages"
     assert req.headers["x-api-key"] == "sk-ant-test"
     assert req.headers["anthropic-version"] == "2023-01-01"
@@ -63,7 +46,7 @@ def test_request_headers_and_base_url() -> None:
 
 
 def test_request_default_version_header() -> None:
-    req = make_adapter().chat_request({"messages": [{"role": "user", "content": "hi"}]}, ctx(), stream=False)
+    req = KIT.adapter().chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), stream=False)
     assert req.headers["anthropic-version"] == "2023-06-01"
     assert "anthropic-beta" not in req.headers
 
@@ -87,7 +70,7 @@ def test_request_default_version_header() -> None:
 ])
 def test_request_rejections_are_400(body: dict[str, Any], param: str) -> None:
     with pytest.raises(GatewayError) as info:
-        make_adapter().chat_request(body, ctx(), stream=False)
+        KIT.adapter().chat_request(body, KIT.ctx(), stream=False)
     assert info.value.status == 400
     assert info.value.param == param
     assert info.value.error_class == E.BAD_REQUEST
@@ -97,7 +80,7 @@ def test_request_n_one_is_fine_and_pdf_file_becomes_document() -> None:
     body = {"n": 1, "messages": [{"role": "user", "content": [
         {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQK"}},
         {"type": "text", "text": "Summarise."}]}]}
-    sent = orjson.loads(make_adapter().chat_request(body, ctx(), stream=False).body)
+    sent = orjson.loads(KIT.adapter().chat_request(body, KIT.ctx(), stream=False).body)
     assert sent["messages"][0]["content"][0] == {
         "type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"}}
     assert "n" not in sent
@@ -109,7 +92,7 @@ def test_request_allowed_tools_choice_filters_tools() -> None:
     body = {"messages": [{"role": "user", "content": "q"}], "tools": tools,
             "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [
                 {"type": "function", "function": {"name": "b"}}]}}}
-    sent = orjson.loads(make_adapter().chat_request(body, ctx(), stream=False).body)
+    sent = orjson.loads(KIT.adapter().chat_request(body, KIT.ctx(), stream=False).body)
     assert [t["name"] for t in sent["tools"]] == ["b"]
     assert sent["tool_choice"] == {"type": "any"}
 
@@ -118,7 +101,7 @@ def test_request_json_schema_with_thinking_uses_instruction_not_forced_tool() ->
     body = {"messages": [{"role": "user", "content": "q"}], "thinking": {"type": "enabled", "budget_tokens": 2048},
             "max_tokens": 8000,
             "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}}
-    sent = orjson.loads(make_adapter().chat_request(body, ctx(), stream=False).body)
+    sent = orjson.loads(KIT.adapter().chat_request(body, KIT.ctx(), stream=False).body)
     assert "tools" not in sent and "tool_choice" not in sent
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     assert "JSON Schema (x)" in sent["system"]
@@ -128,10 +111,7 @@ def test_request_json_schema_with_thinking_uses_instruction_not_forced_tool() ->
 
 
 def completion(name: str) -> dict[str, Any]:
-    out = make_adapter().chat_response(200, fixture("chat", f"{name}.json"), ctx())
-    data = orjson.loads(out)
-    ChatCompletion.model_validate(data)  # the SDK's own model accepts it
-    return data
+    return KIT.completion("chat", f"{name}.json")  # checked by the SDK's own model
 
 
 def test_response_text() -> None:
@@ -204,7 +184,7 @@ def test_response_finish_reasons(name: str, finish: str, content: str | None) ->
 
 def test_response_not_json_is_upstream_error() -> None:
     with pytest.raises(UpstreamError) as info:
-        make_adapter().chat_response(200, b"<html>oops</html>", ctx())
+        KIT.adapter().chat_response(200, b"<html>oops</html>", KIT.ctx())
     assert info.value.status == 502 and info.value.error_class == E.SERVER
 
 
@@ -212,52 +192,11 @@ def test_response_not_json_is_upstream_error() -> None:
 
 
 def run_stream(name: str, piece: int, include_usage: bool = False, crlf: bool = False):
-    raw = fixture("stream", f"{name}.sse")
-    if crlf:
-        raw = raw.replace(b"\n", b"\r\n")
-    translator = make_adapter().chat_stream(ctx(include_usage=include_usage))
-    out = b""
-    step = piece or len(raw)
-    for i in range(0, len(raw), step):
-        out += translator.feed(raw[i:i + step])
-    out += translator.finish()
+    out, translator = KIT.stream_fixture("stream", f"{name}.sse", include_usage=include_usage, piece=piece, crlf=crlf)
     return translator, out
 
 
-def parse_sse(out: bytes) -> tuple[list[dict[str, Any]], bool]:
-    assert out.endswith(b"\n\n")
-    events = [e for e in out.split(b"\n\n") if e]
-    assert all(e.startswith(b"data: ") for e in events)
-    done = events[-1] == b"data: [DONE]"
-    chunks = [orjson.loads(e[6:]) for e in (events[:-1] if done else events)]
-    for chunk in chunks:
-        ChatCompletionChunk.model_validate(chunk)
-    return chunks, done
-
-
-def assemble(chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    """Rebuild the message the way OpenAI clients do (tool calls keyed by index)."""
-    content, calls, finish, roles = "", {}, None, []
-    for chunk in chunks:
-        for choice in chunk["choices"]:
-            delta = choice["delta"]
-            if "role" in delta:
-                roles.append(delta["role"])
-            content += delta.get("content") or ""
-            for tc in delta.get("tool_calls") or []:
-                call = calls.setdefault(tc["index"], {"id": None, "name": None, "arguments": ""})
-                if tc.get("id"):
-                    assert call["id"] is None, "tool-call id sent twice"
-                    call["id"] = tc["id"]
-                fn = tc.get("function") or {}
-                if fn.get("name"):
-                    assert call["name"] is None, "tool-call name sent twice"
-                    call["name"] = fn["name"]
-                call["arguments"] += fn.get("arguments") or ""
-            if choice.get("finish_reason"):
-                assert finish is None, "two finish chunks"
-                finish = choice["finish_reason"]
-    return {"content": content, "tool_calls": [calls[i] for i in sorted(calls)], "finish": finish, "roles": roles}
+parse_sse = parse_chunk_sse
 
 
 PIECES = [0, 1, 13, 64]
@@ -349,8 +288,8 @@ def test_stream_max_tokens_is_length() -> None:
 
 @pytest.mark.parametrize("piece", [0, 7])
 def test_stream_cut_raises_stream_cut(piece: int) -> None:
-    translator = make_adapter().chat_stream(ctx())
-    raw = fixture("stream", "cut.sse")
+    translator = KIT.adapter().chat_stream(KIT.ctx())
+    raw = KIT.fixture("stream", "cut.sse")
     out = b""
     step = piece or len(raw)
     for i in range(0, len(raw), step):
@@ -363,8 +302,8 @@ def test_stream_cut_raises_stream_cut(piece: int) -> None:
 
 
 def test_stream_error_event_emits_what_came_before_then_raises_overloaded() -> None:
-    translator = make_adapter().chat_stream(ctx())
-    out = translator.feed(fixture("stream", "error_overloaded.sse"))
+    translator = KIT.adapter().chat_stream(KIT.ctx())
+    out = translator.feed(KIT.fixture("stream", "error_overloaded.sse"))
     assert b"Partial" in out and b"[DONE]" not in out
     with pytest.raises(UpstreamError) as info:
         translator.finish()
@@ -374,7 +313,7 @@ def test_stream_error_event_emits_what_came_before_then_raises_overloaded() -> N
 
 
 def test_stream_error_event_alone_raises_from_feed() -> None:
-    translator = make_adapter().chat_stream(ctx())
+    translator = KIT.adapter().chat_stream(KIT.ctx())
     event = b'event: error\ndata: {"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}\n\n'
     with pytest.raises(UpstreamError) as info:
         translator.feed(event)
@@ -382,15 +321,15 @@ def test_stream_error_event_alone_raises_from_feed() -> None:
 
 
 def test_stream_ignores_bytes_after_message_stop() -> None:
-    translator = make_adapter().chat_stream(ctx())
-    out = translator.feed(fixture("stream", "text.sse") + b"event: ping\ndata: {\"type\":\"ping\"}\n\n")
+    translator = KIT.adapter().chat_stream(KIT.ctx())
+    out = translator.feed(KIT.fixture("stream", "text.sse") + b"event: ping\ndata: {\"type\":\"ping\"}\n\n")
     out += translator.finish()
     assert out.count(b"data: [DONE]") == 1 and out.endswith(b"data: [DONE]\n\n")
 
 
 def test_stream_last_event_without_blank_line_is_processed() -> None:
-    raw = fixture("stream", "text.sse").rstrip(b"\n")
-    translator = make_adapter().chat_stream(ctx())
+    raw = KIT.fixture("stream", "text.sse").rstrip(b"\n")
+    translator = KIT.adapter().chat_stream(KIT.ctx())
     out = translator.feed(raw) + translator.finish()
     assert out.endswith(b"data: [DONE]\n\n")
 
@@ -414,13 +353,12 @@ EXPECTED_ERRORS = {
 
 
 def test_every_error_fixture_has_an_expectation() -> None:
-    assert {p.stem for p in ERRORS} == set(EXPECTED_ERRORS)
+    assert_error_fixtures_covered(ERRORS, EXPECTED_ERRORS)
 
 
 @pytest.mark.parametrize("path", ERRORS, ids=[p.stem for p in ERRORS])
 def test_error_mapping(path: Path) -> None:
-    fx = orjson.loads(path.read_bytes())
-    err = make_adapter().error(fx["status"], fx["headers"], orjson.dumps(fx["body"]), ctx())
+    fx, err = KIT.error(path.stem)
     status, error_class, code, etype = EXPECTED_ERRORS[path.stem]
     assert isinstance(err, UpstreamError)
     assert (err.status, err.error_class, err.code, err.type) == (status, error_class, code, etype)
@@ -433,8 +371,7 @@ def test_error_mapping(path: Path) -> None:
 
 def test_error_retry_after_kept_for_429_and_529() -> None:
     for name, seconds in (("rate_limit_429", 17), ("overloaded_529", 3)):
-        fx = orjson.loads(fixture("errors", f"{name}.json"))
-        err = make_adapter().error(fx["status"], fx["headers"], orjson.dumps(fx["body"]), ctx())
+        fx, err = KIT.error(name)
         assert err.retry_after == seconds
         assert err.response_headers()["retry-after"] == str(seconds)
     assert EXPECTED_ERRORS["rate_limit_429"][1] in E.RETRYABLE_CLASSES
@@ -442,5 +379,5 @@ def test_error_retry_after_kept_for_429_and_529() -> None:
 
 def test_embeddings_are_a_clear_400() -> None:
     with pytest.raises(GatewayError) as info:
-        make_adapter().embeddings_request({"input": "x"}, ctx())
+        KIT.adapter().embeddings_request({"input": "x"}, KIT.ctx())
     assert info.value.status == 400 and info.value.code == "unsupported_endpoint"

@@ -17,39 +17,28 @@ from urllib.parse import quote
 import orjson
 import pytest
 from openai.types import CreateEmbeddingResponse
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from deployments.providers import eventstream, registry
-from deployments.providers.base import CallContext
 from serve_app import errors as E
 from serve_app.errors import GatewayError, UpstreamError
 from tests.support.mockservers.bedrock import encode_transcript
+from tests.support.providers import ProviderKit, accumulate, assert_error_fixtures_covered, done_chunks
 
-FIX = Path(__file__).resolve().parents[2] / "fixtures" / "providers" / "bedrock"
-REQUESTS = sorted((FIX / "requests").glob("*.json"))
-CHATS = sorted((FIX / "chat").glob("*.json"))
-STREAMS = sorted((FIX / "stream").glob("*.json"))
-ERRORS = sorted((FIX / "errors").glob("*.json"))
 AK, SK = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 NOW = dt.datetime(2024, 5, 6, 7, 8, 9)
 SONNET = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+KIT = ProviderKit("bedrock", name="aws", model=SONNET,
+                  config={"region": "us-east-1", "access_key_id": AK, "secret_access_key": SK})
+REQUESTS = KIT.paths("requests/*.json")
+CHATS = KIT.paths("chat/*.json")
+STREAMS = KIT.paths("stream/*.json")
+ERRORS = KIT.paths("errors/*.json")
 
 
 def make_adapter(**extra: Any):
-    spec = registry.get("bedrock")
-    assert spec is not None
-    fields = {"name": "aws", "type": "bedrock", "region": "us-east-1", "access_key_id": AK, "secret_access_key": SK}
-    adapter = spec.adapter(spec.config_model.model_validate({**fields, **extra}))
-    adapter.clock = lambda: NOW
+    adapter = KIT.adapter(**extra)
+    adapter.clock = lambda: NOW  # fixed signing time
     return adapter
-
-
-def ctx(model: str = SONNET, include_usage: bool = False) -> CallContext:
-    return CallContext("aws", model, "req-1", include_usage=include_usage, created=1700000000)
-
-
-def fixture(*parts: str) -> bytes:
-    return FIX.joinpath(*parts).read_bytes()
 
 
 # --- requests ------------------------------------------------------------------------------------
@@ -59,7 +48,7 @@ def fixture(*parts: str) -> bytes:
 def test_request_golden(path: Path) -> None:
     case = orjson.loads(path.read_bytes())
     body = copy.deepcopy(case["openai"])
-    req = make_adapter(**case.get("config", {})).chat_request(body, ctx(case["model"]), stream=case["stream"])
+    req = make_adapter(**case.get("config", {})).chat_request(body, KIT.ctx(case["model"]), stream=case["stream"])
     assert body == case["openai"], "the adapter must not mutate the request (fallback reuses it)"
     assert req.method == "POST"
     assert req.url == case["url"]
@@ -90,7 +79,7 @@ def test_request_golden(path: Path) -> None:
 ])
 def test_request_rejects(body: dict[str, Any], param: str) -> None:
     with pytest.raises(GatewayError) as info:
-        make_adapter().chat_request(body, ctx(), stream=False)
+        make_adapter().chat_request(body, KIT.ctx(), stream=False)
     assert info.value.status == 400
     assert info.value.param == param
 
@@ -98,7 +87,7 @@ def test_request_rejects(body: dict[str, Any], param: str) -> None:
 def test_http_image_url_message_is_explicit() -> None:
     body = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]}]}
     with pytest.raises(GatewayError) as info:
-        make_adapter().chat_request(body, ctx(), stream=False)
+        make_adapter().chat_request(body, KIT.ctx(), stream=False)
     assert info.value.code == "unsupported_image_url"
     assert "base64 data URL" in info.value.message and "does not fetch" in info.value.message
 
@@ -144,7 +133,7 @@ def reference_signature(method: str, url: str, headers: dict[str, str], body: by
 
 
 def test_sigv4_header_shape_and_signature() -> None:
-    req = make_adapter().chat_request({"messages": [{"role": "user", "content": "hi"}]}, ctx(), stream=False)
+    req = make_adapter().chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), stream=False)
     assert req.headers["X-Amz-Date"] == "20240506T070809Z"
     m = AUTH.match(req.headers["Authorization"])
     assert m, req.headers["Authorization"]
@@ -160,7 +149,7 @@ def test_sigv4_matches_plain_botocore(monkeypatch: pytest.MonkeyPatch) -> None:
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    req = make_adapter().chat_request({"messages": [{"role": "user", "content": "hi"}]}, ctx(), stream=True)
+    req = make_adapter().chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), stream=True)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: NOW)
     plain = AWSRequest(method="POST", url=req.url, data=req.body,
                        headers={"content-type": "application/json", "accept": "application/vnd.amazon.eventstream"})
@@ -170,7 +159,7 @@ def test_sigv4_matches_plain_botocore(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sigv4_session_token_is_signed() -> None:
     adapter = make_adapter(session_token="FQoGZXIvYXdzEXAMPLETOKEN")
-    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, ctx(), stream=False)
+    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), stream=False)
     assert req.headers["X-Amz-Security-Token"] == "FQoGZXIvYXdzEXAMPLETOKEN"
     m = AUTH.match(req.headers["Authorization"])
     assert m and m.group(1) == "accept;content-type;host;x-amz-date;x-amz-security-token"
@@ -179,10 +168,10 @@ def test_sigv4_session_token_is_signed() -> None:
 
 def test_sigv4_changes_with_clock_and_body() -> None:
     adapter = make_adapter()
-    one = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, ctx(), False).headers["Authorization"]
-    two = adapter.chat_request({"messages": [{"role": "user", "content": "ho"}]}, ctx(), False).headers["Authorization"]
+    one = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), False).headers["Authorization"]
+    two = adapter.chat_request({"messages": [{"role": "user", "content": "ho"}]}, KIT.ctx(), False).headers["Authorization"]
     adapter.clock = lambda: NOW + dt.timedelta(seconds=1)
-    three = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, ctx(), False).headers["Authorization"]
+    three = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), False).headers["Authorization"]
     assert len({one, two, three}) == 3
 
 
@@ -190,7 +179,7 @@ def test_bearer_api_key_instead_of_sigv4() -> None:
     spec = registry.get("bedrock")
     adapter = spec.adapter(spec.config_model.model_validate({"name": "aws", "type": "bedrock", "region": "eu-west-3",
                                                              "api_key": "ABSKexample"}))
-    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, ctx(), False)
+    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), False)
     assert req.url.startswith("https://bedrock-runtime.eu-west-3.amazonaws.com/model/")
     assert req.headers["authorization"] == "Bearer ABSKexample"
     assert "X-Amz-Date" not in req.headers
@@ -208,7 +197,7 @@ def test_standard_credential_chain_from_environment(monkeypatch: pytest.MonkeyPa
     spec = registry.get("bedrock")
     adapter = spec.adapter(spec.config_model.model_validate({"name": "aws", "type": "bedrock"}))
     adapter.clock = lambda: NOW
-    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, ctx(), False)
+    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), False)
     assert req.url.startswith("https://bedrock-runtime.ap-south-1.amazonaws.com/")
     assert "Credential=AKIDFROMENV/20240506/ap-south-1/bedrock/aws4_request" in req.headers["Authorization"]
 
@@ -223,7 +212,7 @@ def test_no_credentials_is_an_auth_error(monkeypatch: pytest.MonkeyPatch, tmp_pa
     spec = registry.get("bedrock")
     adapter = spec.adapter(spec.config_model.model_validate({"name": "aws", "type": "bedrock", "region": "us-east-1"}))
     with pytest.raises(UpstreamError) as info:
-        adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, ctx(), False)
+        adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), False)
     assert info.value.status == 502 and info.value.error_class == E.AUTH and info.value.code == "upstream_auth_error"
 
 
@@ -245,9 +234,7 @@ def test_config_validation(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def translate(name: str) -> dict[str, Any]:
-    out = orjson.loads(make_adapter().chat_response(200, fixture("chat", f"{name}.json"), ctx()))
-    ChatCompletion.model_validate(out)
-    return out
+    return KIT.completion("chat", f"{name}.json")
 
 
 @pytest.mark.parametrize("path", [p for p in CHATS if p.stem != "malformed_tool_use"], ids=lambda p: p.stem)
@@ -342,40 +329,8 @@ def test_decoder_incremental_and_crc_checks() -> None:
 
 
 def run_stream(name: str, include_usage: bool = False, piece: int = 0) -> list[dict[str, Any]]:
-    data = fixture("stream", f"{name}.bin")
-    translator = make_adapter().chat_stream(ctx(include_usage=include_usage))
-    out = b""
-    step = piece or len(data)
-    for i in range(0, len(data), step):
-        out += translator.feed(data[i:i + step])
-    out += translator.finish()
-    events = out.split(b"\n\n")
-    assert events[-2:] == [b"data: [DONE]", b""]
-    chunks = []
-    for event in events[:-2]:
-        obj = orjson.loads(event[len(b"data: "):])
-        ChatCompletionChunk.model_validate(obj)
-        chunks.append(obj)
-    return chunks
-
-
-def accumulate(chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    text, calls, finish, roles = "", {}, None, []
-    for c in chunks:
-        for ch in c["choices"]:
-            d = ch["delta"]
-            if "role" in d:
-                roles.append(d["role"])
-            text += d.get("content") or ""
-            for tc in d.get("tool_calls") or []:
-                slot = calls.setdefault(tc["index"], {"id": None, "name": None, "arguments": ""})
-                if tc.get("id"):
-                    assert slot["id"] is None, "id sent once"
-                    slot["id"] = tc["id"]
-                    slot["name"] = tc["function"]["name"]
-                slot["arguments"] += tc["function"].get("arguments") or ""
-            finish = ch.get("finish_reason") or finish
-    return {"text": text, "calls": calls, "finish": finish, "roles": roles}
+    out, _ = KIT.stream_fixture("stream", f"{name}.bin", include_usage=include_usage, piece=piece)
+    return done_chunks(out)
 
 
 @pytest.mark.parametrize("piece", [0, 1, 13])
@@ -408,8 +363,8 @@ def test_stream_usage_chunk_only_when_asked() -> None:
     assert chunks[-1]["choices"] == []
     assert chunks[-1]["usage"]["prompt_tokens_details"] == {"cached_tokens": 2048}
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
-    translator = make_adapter().chat_stream(ctx())
-    out = translator.feed(fixture("stream", "cached_usage.bin"))
+    translator = make_adapter().chat_stream(KIT.ctx())
+    out = translator.feed(KIT.fixture("stream", "cached_usage.bin"))
     assert b'"usage"' not in out and translator.usage["prompt_tokens"] == 3096
 
 
@@ -422,8 +377,8 @@ def test_stream_reasoning_guardrail_json() -> None:
 
 @pytest.mark.parametrize("name", ["cut", "cut_midframe"])
 def test_stream_cut(name: str) -> None:
-    translator = make_adapter().chat_stream(ctx())
-    out = translator.feed(fixture("stream", f"{name}.bin"))
+    translator = make_adapter().chat_stream(KIT.ctx())
+    out = translator.feed(KIT.fixture("stream", f"{name}.bin"))
     assert b"The capital" in out and b"[DONE]" not in out
     with pytest.raises(UpstreamError) as info:
         translator.finish()
@@ -433,8 +388,8 @@ def test_stream_cut(name: str) -> None:
 @pytest.mark.parametrize("name, status, cls", [("exception_throttling", 429, E.RATE_LIMITED),
                                                ("exception_model", 502, E.SERVER)])
 def test_stream_exceptions(name: str, status: int, cls: str) -> None:
-    translator = make_adapter().chat_stream(ctx())
-    out = translator.feed(fixture("stream", f"{name}.bin"))
+    translator = make_adapter().chat_stream(KIT.ctx())
+    out = translator.feed(KIT.fixture("stream", f"{name}.bin"))
     assert b'"content":"The' in out  # the deltas before the exception are delivered first
     with pytest.raises(UpstreamError) as info:
         translator.finish()
@@ -442,10 +397,10 @@ def test_stream_exceptions(name: str, status: int, cls: str) -> None:
     with pytest.raises(UpstreamError):
         translator.feed(b"")  # and it stays failed
     # an exception alone in a chunk raises at once
-    data = fixture("stream", f"{name}.bin")
+    data = KIT.fixture("stream", f"{name}.bin")
     messages = eventstream.Decoder().feed(data)
     head = sum(len(eventstream.encode_message(m.headers, m.payload)) for m in messages[:-1])
-    translator = make_adapter().chat_stream(ctx())
+    translator = make_adapter().chat_stream(KIT.ctx())
     translator.feed(data[:head])
     with pytest.raises(UpstreamError) as info:
         translator.feed(data[head:])
@@ -454,7 +409,7 @@ def test_stream_exceptions(name: str, status: int, cls: str) -> None:
 
 def test_stream_garbage_is_a_cut() -> None:
     with pytest.raises(UpstreamError) as info:
-        make_adapter().chat_stream(ctx()).feed(b"data: {}\n\n" * 4)
+        make_adapter().chat_stream(KIT.ctx()).feed(b"data: {}\n\n" * 4)
     assert info.value.error_class == E.STREAM_CUT
 
 
@@ -479,13 +434,12 @@ EXPECTED_ERRORS = {
 
 
 def test_every_error_fixture_has_an_expectation() -> None:
-    assert {p.stem for p in ERRORS} == set(EXPECTED_ERRORS)
+    assert_error_fixtures_covered(ERRORS, EXPECTED_ERRORS)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ERRORS))
 def test_error_mapping(name: str) -> None:
-    case = orjson.loads(fixture("errors", f"{name}.json"))
-    err = make_adapter().error(case["status"], case["headers"], orjson.dumps(case["body"]), ctx())
+    case, err = KIT.error(name)
     assert (err.status, err.error_class, err.code) == EXPECTED_ERRORS[name]
     message = case["body"].get("message") or case["body"].get("Message")
     if err.error_class == E.AUTH:
@@ -495,8 +449,7 @@ def test_error_mapping(name: str) -> None:
 
 
 def test_throttling_retry_after_header_is_kept() -> None:
-    case = orjson.loads(fixture("errors", "throttling_429.json"))
-    err = make_adapter().error(429, {**case["headers"], "Retry-After": "3"}, orjson.dumps(case["body"]), ctx())
+    _, err = KIT.error("throttling_429", **{"Retry-After": "3"})
     assert err.retry_after == 3 and err.retryable
 
 
@@ -505,12 +458,12 @@ def test_throttling_retry_after_header_is_kept() -> None:
 
 def test_titan_embeddings() -> None:
     adapter = make_adapter()
-    c = ctx("amazon.titan-embed-text-v2:0")
+    c = KIT.ctx("amazon.titan-embed-text-v2:0")
     req = adapter.embeddings_request({"input": "hello world", "dimensions": 256}, c)
     assert req.url == "https://bedrock-runtime.us-east-1.amazonaws.com/model/amazon.titan-embed-text-v2%3A0/invoke"
     assert orjson.loads(req.body) == {"inputText": "hello world", "dimensions": 256}
     assert AUTH.match(req.headers["Authorization"])
-    out = orjson.loads(adapter.embeddings_response(200, fixture("embeddings", "titan.json"), c))
+    out = orjson.loads(adapter.embeddings_response(200, KIT.fixture("embeddings", "titan.json"), c))
     CreateEmbeddingResponse.model_validate(out)
     assert out["usage"] == {"prompt_tokens": 5, "total_tokens": 5}
     assert out["data"][0]["embedding"][0] == 0.0131
@@ -519,10 +472,10 @@ def test_titan_embeddings() -> None:
 @pytest.mark.parametrize("name", ["cohere", "cohere_by_type"])
 def test_cohere_embeddings_base64(name: str) -> None:
     adapter = make_adapter(embedding_input_type="search_query")
-    c = ctx("cohere.embed-english-v3")
+    c = KIT.ctx("cohere.embed-english-v3")
     req = adapter.embeddings_request({"input": ["hello world", "goodbye"], "encoding_format": "base64"}, c)
     assert orjson.loads(req.body) == {"texts": ["hello world", "goodbye"], "input_type": "search_query"}
-    out = orjson.loads(adapter.embeddings_response(200, fixture("embeddings", f"{name}.json"), c))
+    out = orjson.loads(adapter.embeddings_response(200, KIT.fixture("embeddings", f"{name}.json"), c))
     raw = base64.b64decode(out["data"][1]["embedding"])
     assert struct.unpack("<8f", raw)[1] == pytest.approx(0.0402, rel=1e-6)
 
@@ -534,5 +487,5 @@ def test_cohere_embeddings_base64(name: str) -> None:
 ])
 def test_embeddings_rejects(model: str, body: dict[str, Any], param: str) -> None:
     with pytest.raises(GatewayError) as info:
-        make_adapter().embeddings_request(body, ctx(model))
+        make_adapter().embeddings_request(body, KIT.ctx(model))
     assert info.value.status == 400 and info.value.param == param

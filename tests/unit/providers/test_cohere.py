@@ -11,32 +11,15 @@ from typing import Any
 import orjson
 import pytest
 from openai.types import CreateEmbeddingResponse
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from deployments.providers import registry
-from deployments.providers.base import CallContext
 from serve_app import errors as E
 from serve_app.errors import GatewayError, UpstreamError
+from tests.support.providers import ProviderKit, assemble, assert_error_fixtures_covered, parse_chunk_sse
 
-FIX = Path(__file__).resolve().parents[2] / "fixtures" / "providers" / "cohere"
-REQUESTS = sorted((FIX / "requests").glob("*.json"))
-ERRORS = sorted((FIX / "errors").glob("*.json"))
-
-
-def make_adapter(**extra: Any):
-    spec = registry.get("cohere")
-    assert spec is not None
-    config = spec.config_model.model_validate({"name": "co", "type": "cohere", "api_key": "co-test-key",
-                                               "model": "command-a-03-2025", **extra})
-    return spec.adapter(config)
-
-
-def ctx(model: str = "command-a-03-2025", include_usage: bool = False) -> CallContext:
-    return CallContext("co", model, "req-1", include_usage=include_usage, created=1700000000)
-
-
-def fixture(*parts: str) -> bytes:
-    return FIX.joinpath(*parts).read_bytes()
+KIT = ProviderKit("cohere", name="co", model="command-a-03-2025",
+                  config={"api_key": "co-test-key", "model": "command-a-03-2025"})
+REQUESTS = KIT.paths("requests/*.json")
+ERRORS = KIT.paths("errors/*.json")
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -46,29 +29,29 @@ def fixture(*parts: str) -> bytes:
 def test_request_golden(path: Path) -> None:
     case = orjson.loads(path.read_bytes())
     body = copy.deepcopy(case["openai"])
-    adapter = make_adapter()
+    adapter = KIT.adapter()
     if case.get("embeddings"):
-        req = adapter.embeddings_request(body, ctx(case["openai"]["model"]))
+        req = adapter.embeddings_request(body, KIT.ctx(case["openai"]["model"]))
         assert req.url == "https://api.cohere.com/v2/embed"
     else:
-        req = adapter.chat_request(body, ctx(case["openai"]["model"]), stream=case["stream"])
+        req = adapter.chat_request(body, KIT.ctx(case["openai"]["model"]), stream=case["stream"])
         assert req.url == "https://api.cohere.com/v2/chat"
     assert req.method == "POST"
     assert orjson.loads(req.body) == case["cohere"]
 
 
 def test_request_headers_base_url_and_config_fields() -> None:
-    adapter = make_adapter(base_url="http://127.0.0.1:9/cohere/", client_name="my-app", safety_mode="STRICT",
+    adapter = KIT.adapter(base_url="http://127.0.0.1:9/cohere/", client_name="my-app", safety_mode="STRICT",
                            embed_input_type="classification", embed_truncate="END")
-    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, ctx(), stream=True)
+    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), stream=True)
     assert req.url == "http://127.0.0.1:9/cohere/v2/chat"
     assert req.headers["authorization"] == "Bearer co-test-key"
     assert req.headers["x-client-name"] == "my-app"
     assert req.headers["accept"] == "text/event-stream"
     assert orjson.loads(req.body)["safety_mode"] == "STRICT"
-    emb = orjson.loads(adapter.embeddings_request({"input": "x"}, ctx("embed-v4.0")).body)
+    emb = orjson.loads(adapter.embeddings_request({"input": "x"}, KIT.ctx("embed-v4.0")).body)
     assert emb["input_type"] == "classification" and emb["truncate"] == "END"
-    assert adapter.embeddings_request({"input": "x"}, ctx()).url == "http://127.0.0.1:9/cohere/v2/embed"
+    assert adapter.embeddings_request({"input": "x"}, KIT.ctx()).url == "http://127.0.0.1:9/cohere/v2/embed"
 
 
 @pytest.mark.parametrize("body, param", [
@@ -84,7 +67,7 @@ def test_request_headers_base_url_and_config_fields() -> None:
 ])
 def test_request_rejections_are_400(body: dict[str, Any], param: str) -> None:
     with pytest.raises(GatewayError) as info:
-        make_adapter().chat_request(body, ctx(), stream=False)
+        KIT.adapter().chat_request(body, KIT.ctx(), stream=False)
     assert info.value.status == 400 and info.value.param == param
 
 
@@ -95,7 +78,7 @@ def test_request_rejections_are_400(body: dict[str, Any], param: str) -> None:
 ])
 def test_embeddings_rejections_are_400(body: dict[str, Any]) -> None:
     with pytest.raises(GatewayError) as info:
-        make_adapter().embeddings_request(body, ctx("embed-v4.0"))
+        KIT.adapter().embeddings_request(body, KIT.ctx("embed-v4.0"))
     assert info.value.status == 400
 
 
@@ -103,9 +86,7 @@ def test_embeddings_rejections_are_400(body: dict[str, Any]) -> None:
 
 
 def completion(name: str) -> dict[str, Any]:
-    data = orjson.loads(make_adapter().chat_response(200, fixture("chat", f"{name}.json"), ctx()))
-    ChatCompletion.model_validate(data)
-    return data
+    return KIT.completion("chat", f"{name}.json")  # checked by the SDK's own model
 
 
 def test_response_text() -> None:
@@ -146,9 +127,9 @@ def test_response_citations_and_thinking_dropped_cleanly() -> None:
 
 
 def test_response_usage_falls_back_to_billed_units() -> None:
-    body = orjson.loads(fixture("chat", "text.json"))
+    body = orjson.loads(KIT.fixture("chat", "text.json"))
     del body["usage"]["tokens"]
-    data = orjson.loads(make_adapter().chat_response(200, orjson.dumps(body), ctx()))
+    data = orjson.loads(KIT.adapter().chat_response(200, orjson.dumps(body), KIT.ctx()))
     assert data["usage"] == {"prompt_tokens": 5, "completion_tokens": 11, "total_tokens": 16}
 
 
@@ -166,7 +147,7 @@ def test_response_finish_reasons(name: str, finish: str, content: str | None) ->
 
 def test_response_generation_error_is_upstream_error() -> None:
     with pytest.raises(UpstreamError) as info:
-        make_adapter().chat_response(200, fixture("chat", "generation_error.json"), ctx())
+        KIT.adapter().chat_response(200, KIT.fixture("chat", "generation_error.json"), KIT.ctx())
     assert info.value.status == 502 and info.value.error_class == E.SERVER
     assert info.value.code == "upstream_generation_error"
 
@@ -175,7 +156,7 @@ def test_response_generation_error_is_upstream_error() -> None:
 
 
 def test_embeddings_float() -> None:
-    data = orjson.loads(make_adapter().embeddings_response(200, fixture("embed", "float.json"), ctx("embed-v4.0")))
+    data = orjson.loads(KIT.adapter().embeddings_response(200, KIT.fixture("embed", "float.json"), KIT.ctx("embed-v4.0")))
     CreateEmbeddingResponse.model_validate(data)
     assert data["object"] == "list" and data["model"] == "embed-v4.0"
     assert [d["index"] for d in data["data"]] == [0, 1]
@@ -184,8 +165,8 @@ def test_embeddings_float() -> None:
 
 
 def test_embeddings_base64_is_little_endian_float32_of_the_floats() -> None:
-    raw = fixture("embed", "float_base64.json")
-    data = orjson.loads(make_adapter().embeddings_response(200, raw, ctx("embed-v4.0")))
+    raw = KIT.fixture("embed", "float_base64.json")
+    data = orjson.loads(KIT.adapter().embeddings_response(200, raw, KIT.ctx("embed-v4.0")))
     floats = orjson.loads(raw)["embeddings"]["float"]
     for item, vec in zip(data["data"], floats, strict=True):
         decoded = struct.unpack(f"<{len(vec)}f", base64.b64decode(item["embedding"]))
@@ -196,51 +177,11 @@ def test_embeddings_base64_is_little_endian_float32_of_the_floats() -> None:
 
 
 def run_stream(name: str, piece: int, include_usage: bool = False, crlf: bool = False):
-    raw = fixture("stream", f"{name}.sse")
-    if crlf:
-        raw = raw.replace(b"\n", b"\r\n")
-    translator = make_adapter().chat_stream(ctx(include_usage=include_usage))
-    out = b""
-    step = piece or len(raw)
-    for i in range(0, len(raw), step):
-        out += translator.feed(raw[i:i + step])
-    out += translator.finish()
+    out, translator = KIT.stream_fixture("stream", f"{name}.sse", include_usage=include_usage, piece=piece, crlf=crlf)
     return translator, out
 
 
-def parse_sse(out: bytes) -> tuple[list[dict[str, Any]], bool]:
-    assert out.endswith(b"\n\n")
-    events = [e for e in out.split(b"\n\n") if e]
-    assert all(e.startswith(b"data: ") for e in events)
-    done = events[-1] == b"data: [DONE]"
-    chunks = [orjson.loads(e[6:]) for e in (events[:-1] if done else events)]
-    for chunk in chunks:
-        ChatCompletionChunk.model_validate(chunk)
-    return chunks, done
-
-
-def assemble(chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    content, calls, finish, roles = "", {}, None, []
-    for chunk in chunks:
-        for choice in chunk["choices"]:
-            delta = choice["delta"]
-            if "role" in delta:
-                roles.append(delta["role"])
-            content += delta.get("content") or ""
-            for tc in delta.get("tool_calls") or []:
-                call = calls.setdefault(tc["index"], {"id": None, "name": None, "arguments": ""})
-                if tc.get("id"):
-                    assert call["id"] is None, "tool-call id sent twice"
-                    call["id"] = tc["id"]
-                fn = tc.get("function") or {}
-                if fn.get("name"):
-                    assert call["name"] is None, "tool-call name sent twice"
-                    call["name"] = fn["name"]
-                call["arguments"] += fn.get("arguments") or ""
-            if choice.get("finish_reason"):
-                assert finish is None, "two finish chunks"
-                finish = choice["finish_reason"]
-    return {"content": content, "tool_calls": [calls[i] for i in sorted(calls)], "finish": finish, "roles": roles}
+parse_sse = parse_chunk_sse
 
 
 PIECES = [0, 1, 17, 64]
@@ -316,8 +257,8 @@ def test_stream_content_variants(name: str, content: str, finish: str) -> None:
 
 
 def test_stream_cut_raises_stream_cut() -> None:
-    translator = make_adapter().chat_stream(ctx())
-    out = translator.feed(fixture("stream", "cut.sse"))
+    translator = KIT.adapter().chat_stream(KIT.ctx())
+    out = translator.feed(KIT.fixture("stream", "cut.sse"))
     assert b"The first half" in out and b"[DONE]" not in out
     with pytest.raises(UpstreamError) as info:
         translator.finish()
@@ -325,8 +266,8 @@ def test_stream_cut_raises_stream_cut() -> None:
 
 
 def test_stream_generation_error_raises_after_partial_output() -> None:
-    translator = make_adapter().chat_stream(ctx())
-    out = translator.feed(fixture("stream", "generation_error.sse"))
+    translator = KIT.adapter().chat_stream(KIT.ctx())
+    out = translator.feed(KIT.fixture("stream", "generation_error.sse"))
     assert b"The ans" in out and b"[DONE]" not in out and b"finish_reason\":\"stop" not in out
     with pytest.raises(UpstreamError) as info:
         translator.finish()
@@ -355,13 +296,12 @@ EXPECTED_ERRORS = {
 
 
 def test_every_error_fixture_has_an_expectation() -> None:
-    assert {p.stem for p in ERRORS} == set(EXPECTED_ERRORS)
+    assert_error_fixtures_covered(ERRORS, EXPECTED_ERRORS)
 
 
 @pytest.mark.parametrize("path", ERRORS, ids=[p.stem for p in ERRORS])
 def test_error_mapping(path: Path) -> None:
-    fx = orjson.loads(path.read_bytes())
-    err = make_adapter().error(fx["status"], fx["headers"], orjson.dumps(fx["body"]), ctx())
+    fx, err = KIT.error(path.stem)
     assert isinstance(err, UpstreamError)
     assert (err.status, err.error_class, err.code, err.type) == EXPECTED_ERRORS[path.stem]
     if err.error_class == E.AUTH:
@@ -372,6 +312,5 @@ def test_error_mapping(path: Path) -> None:
 
 def test_error_retry_after() -> None:
     for name, seconds in (("rate_limit_429", 60), ("unavailable_503", 5)):
-        fx = orjson.loads(fixture("errors", f"{name}.json"))
-        err = make_adapter().error(fx["status"], fx["headers"], orjson.dumps(fx["body"]), ctx())
+        fx, err = KIT.error(name)
         assert err.retry_after == seconds and err.retryable

@@ -14,34 +14,18 @@ from typing import Any
 import orjson
 import pytest
 from openai.types import CreateEmbeddingResponse
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from deployments.providers import registry
-from deployments.providers.base import CallContext
 from serve_app import errors as E
 from serve_app.errors import GatewayError, UpstreamError
+from tests.support.providers import ProviderKit, accumulate, assert_error_fixtures_covered, done_chunks
 
-FIX = Path(__file__).resolve().parents[2] / "fixtures" / "providers" / "google"
-REQUESTS = sorted((FIX / "requests").glob("*.json"))
-ERRORS = sorted((FIX / "errors").glob("*.json"))
-CHATS = sorted((FIX / "chat").glob("*.json"))
-STREAMS = sorted((FIX / "stream").glob("*.sse"))
 KEY = "AIzaSy-test-key"
-
-
-def make_adapter(**extra: Any):
-    spec = registry.get("google")
-    assert spec is not None
-    config = spec.config_model.model_validate({"name": "gemini", "type": "google", "api_key": KEY, **extra})
-    return spec.adapter(config)
-
-
-def ctx(model: str = "gemini-2.0-flash", include_usage: bool = False) -> CallContext:
-    return CallContext("gemini", model, "req-1", include_usage=include_usage, created=1700000000)
-
-
-def fixture(*parts: str) -> bytes:
-    return FIX.joinpath(*parts).read_bytes()
+KIT = ProviderKit("google", name="gemini", model="gemini-2.0-flash", config={"api_key": KEY})
+REQUESTS = KIT.paths("requests/*.json")
+ERRORS = KIT.paths("errors/*.json")
+CHATS = KIT.paths("chat/*.json")
+STREAMS = KIT.paths("stream/*.sse")
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -51,7 +35,7 @@ def fixture(*parts: str) -> bytes:
 def test_request_golden(path: Path) -> None:
     case = orjson.loads(path.read_bytes())
     body = copy.deepcopy(case["openai"])
-    req = make_adapter().chat_request(body, ctx(case.get("model") or case["openai"]["model"]), stream=case["stream"])
+    req = KIT.adapter().chat_request(body, KIT.ctx(case.get("model") or case["openai"]["model"]), stream=case["stream"])
     assert body == case["openai"], "the adapter must not mutate the request (fallback reuses it)"
     assert req.method == "POST"
     assert req.url == case["url"]
@@ -61,8 +45,8 @@ def test_request_golden(path: Path) -> None:
 
 def test_base_url_api_version_and_safety_settings() -> None:
     safety = [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}]
-    adapter = make_adapter(base_url="http://127.0.0.1:9/proxy/", api_version="v1", safety_settings=safety)
-    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, ctx("models/gemini-1.5-pro"), False)
+    adapter = KIT.adapter(base_url="http://127.0.0.1:9/proxy/", api_version="v1", safety_settings=safety)
+    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx("models/gemini-1.5-pro"), False)
     assert req.url == "http://127.0.0.1:9/proxy/v1/models/gemini-1.5-pro:generateContent"
     assert orjson.loads(req.body)["safetySettings"] == safety
     assert "key=" not in req.url  # the key travels in a header, never in the URL (logs)
@@ -72,7 +56,7 @@ def test_default_config_has_the_public_endpoint() -> None:
     spec = registry.get("google")
     config = spec.config_model.model_validate({"name": "g", "type": "google"})
     assert config.base_url == "https://generativelanguage.googleapis.com"
-    req = spec.adapter(config).chat_request({"messages": [{"role": "user", "content": "x"}]}, ctx(), False)
+    req = spec.adapter(config).chat_request({"messages": [{"role": "user", "content": "x"}]}, KIT.ctx(), False)
     assert "x-goog-api-key" not in req.headers
 
 
@@ -97,7 +81,7 @@ def test_default_config_has_the_public_endpoint() -> None:
 ])
 def test_request_rejects(body: dict[str, Any], param: str) -> None:
     with pytest.raises(GatewayError) as info:
-        make_adapter().chat_request(body, ctx(), stream=False)
+        KIT.adapter().chat_request(body, KIT.ctx(), stream=False)
     assert info.value.status == 400
     assert info.value.param == param
     assert info.value.error_class == E.BAD_REQUEST
@@ -107,7 +91,7 @@ def test_input_audio_and_file_parts() -> None:
     body = {"messages": [{"role": "user", "content": [
         {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "mp3"}},
         {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"}}]}]}
-    parts = orjson.loads(make_adapter().chat_request(body, ctx(), False).body)["contents"][0]["parts"]
+    parts = orjson.loads(KIT.adapter().chat_request(body, KIT.ctx(), False).body)["contents"][0]["parts"]
     assert parts == [{"inlineData": {"mimeType": "audio/mpeg", "data": "UklGRg=="}},
                      {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}}]
 
@@ -116,7 +100,7 @@ def test_legacy_function_role() -> None:
     body = {"messages": [{"role": "user", "content": "x"},
                          {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
                          {"role": "function", "name": "f", "content": "{\"ok\": true}"}]}
-    contents = orjson.loads(make_adapter().chat_request(body, ctx(), False).body)["contents"]
+    contents = orjson.loads(KIT.adapter().chat_request(body, KIT.ctx(), False).body)["contents"]
     assert contents[1] == {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}},
                                                        "thoughtSignature": "skip_thought_signature_validator"}]}
     assert contents[2] == {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"ok": True}}}]}
@@ -126,10 +110,7 @@ def test_legacy_function_role() -> None:
 
 
 def translate(name: str, model: str = "gemini-2.0-flash") -> dict[str, Any]:
-    out = make_adapter().chat_response(200, fixture("chat", f"{name}.json"), ctx(model))
-    parsed = orjson.loads(out)
-    ChatCompletion.model_validate(parsed)  # what the SDK's strict parsing would accept
-    return parsed
+    return KIT.completion("chat", f"{name}.json", model=model)  # what the SDK's strict parsing would accept
 
 
 @pytest.mark.parametrize("path", [p for p in CHATS if p.stem != "malformed_function_call"], ids=lambda p: p.stem)
@@ -222,53 +203,18 @@ def test_malformed_function_call_is_an_error_not_stop() -> None:
 
 def test_non_json_and_empty_bodies() -> None:
     with pytest.raises(UpstreamError) as info:
-        make_adapter().chat_response(200, b"<html>", ctx())
+        KIT.adapter().chat_response(200, b"<html>", KIT.ctx())
     assert info.value.status == 502
     with pytest.raises(UpstreamError):
-        make_adapter().chat_response(200, b'{"candidates": []}', ctx())
+        KIT.adapter().chat_response(200, b'{"candidates": []}', KIT.ctx())
 
 
 # --- streams -------------------------------------------------------------------------------------
 
 
 def run_stream(name: str, include_usage: bool = False, piece: int = 0) -> tuple[list[dict[str, Any]], bytes]:
-    data = fixture("stream", f"{name}.sse")
-    translator = make_adapter().chat_stream(ctx(include_usage=include_usage))
-    out = b""
-    step = piece or len(data)
-    for i in range(0, len(data), step):
-        out += translator.feed(data[i:i + step])
-    out += translator.finish()
-    events = out.split(b"\n\n")
-    assert events[-1] == b"" and events[-2] == b"data: [DONE]", "ends with [DONE]"
-    chunks = []
-    for event in events[:-2]:
-        assert event.startswith(b"data: ")
-        obj = orjson.loads(event[6:])
-        ChatCompletionChunk.model_validate(obj)
-        chunks.append(obj)
-    return chunks, out
-
-
-def accumulate(chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    text, calls, finish, roles = "", {}, None, []
-    for c in chunks:
-        for ch in c["choices"]:
-            d = ch["delta"]
-            if "role" in d:
-                roles.append(d["role"])
-            text += d.get("content") or ""
-            for tc in d.get("tool_calls") or []:
-                slot = calls.setdefault(tc["index"], {"id": None, "name": None, "arguments": ""})
-                if tc.get("id"):
-                    assert slot["id"] is None, "id sent once"
-                    slot["id"] = tc["id"]
-                if (tc.get("function") or {}).get("name"):
-                    slot["name"] = tc["function"]["name"]
-                slot["arguments"] += (tc.get("function") or {}).get("arguments") or ""
-            if ch.get("finish_reason"):
-                finish = ch["finish_reason"]
-    return {"text": text, "calls": calls, "finish": finish, "roles": roles}
+    out, _ = KIT.stream_fixture("stream", f"{name}.sse", include_usage=include_usage, piece=piece)
+    return done_chunks(out), out
 
 
 @pytest.mark.parametrize("piece", [0, 1, 7])
@@ -291,8 +237,8 @@ def test_stream_usage_chunk_only_when_asked() -> None:
     assert last["usage"]["completion_tokens_details"] == {"reasoning_tokens": 187}
     assert accumulate(chunks)["text"] == "42."
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
-    translator = make_adapter().chat_stream(ctx())
-    translator.feed(fixture("stream", "usage_details.sse"))
+    translator = KIT.adapter().chat_stream(KIT.ctx())
+    translator.feed(KIT.fixture("stream", "usage_details.sse"))
     assert translator.usage["completion_tokens"] == 190  # kept for accounting even when not sent
 
 
@@ -326,8 +272,8 @@ def test_stream_json_and_safety_and_prompt_block() -> None:
 
 
 def test_stream_cut_raises_in_finish() -> None:
-    translator = make_adapter().chat_stream(ctx())
-    out = translator.feed(fixture("stream", "cut.sse"))
+    translator = KIT.adapter().chat_stream(KIT.ctx())
+    out = translator.feed(KIT.fixture("stream", "cut.sse"))
     assert b"The capital" in out and b"[DONE]" not in out
     with pytest.raises(UpstreamError) as info:
         translator.finish()
@@ -336,13 +282,13 @@ def test_stream_cut_raises_in_finish() -> None:
 
 def test_stream_empty_is_a_cut() -> None:
     with pytest.raises(UpstreamError) as info:
-        make_adapter().chat_stream(ctx()).finish()
+        KIT.adapter().chat_stream(KIT.ctx()).finish()
     assert info.value.error_class == E.STREAM_CUT
 
 
 def test_stream_malformed_function_call_raises() -> None:
-    translator = make_adapter().chat_stream(ctx())
-    out = translator.feed(fixture("stream", "malformed_function_call.sse"))
+    translator = KIT.adapter().chat_stream(KIT.ctx())
+    out = translator.feed(KIT.fixture("stream", "malformed_function_call.sse"))
     assert b"Let me call" in out  # what came before the failure is delivered first
     with pytest.raises(UpstreamError) as info:
         translator.finish()
@@ -350,14 +296,14 @@ def test_stream_malformed_function_call_raises() -> None:
 
 
 def test_stream_error_event_midstream() -> None:
-    data = fixture("stream", "error_midstream.sse")
-    translator = make_adapter().chat_stream(ctx())
+    data = KIT.fixture("stream", "error_midstream.sse")
+    translator = KIT.adapter().chat_stream(KIT.ctx())
     assert b"The capital" in translator.feed(data)
     with pytest.raises(UpstreamError) as info:
         translator.finish()
     assert info.value.status == 503 and info.value.error_class == E.OVERLOADED
     # the error alone in a chunk raises at once; later calls keep raising it
-    translator = make_adapter().chat_stream(ctx())
+    translator = KIT.adapter().chat_stream(KIT.ctx())
     first, second = data.split(b"\r\n\r\n", 1)
     translator.feed(first + b"\r\n\r\n")
     with pytest.raises(UpstreamError):
@@ -365,8 +311,8 @@ def test_stream_error_event_midstream() -> None:
 
 
 def test_stream_lf_separators_and_unterminated_last_event() -> None:
-    data = fixture("stream", "text.sse").replace(b"\r\n", b"\n").rstrip(b"\n")
-    translator = make_adapter().chat_stream(ctx())
+    data = KIT.fixture("stream", "text.sse").replace(b"\r\n", b"\n").rstrip(b"\n")
+    translator = KIT.adapter().chat_stream(KIT.ctx())
     out = translator.feed(data) + translator.finish()
     assert b"Paris." in out and out.endswith(b"data: [DONE]\n\n")
 
@@ -389,13 +335,12 @@ EXPECTED_ERRORS = {
 
 
 def test_every_error_fixture_has_an_expectation() -> None:
-    assert {p.stem for p in ERRORS} == set(EXPECTED_ERRORS)
+    assert_error_fixtures_covered(ERRORS, EXPECTED_ERRORS)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ERRORS))
 def test_error_mapping(name: str) -> None:
-    case = orjson.loads(fixture("errors", f"{name}.json"))
-    err = make_adapter().error(case["status"], case["headers"], orjson.dumps(case["body"]), ctx())
+    case, err = KIT.error(name)
     status, cls, code = EXPECTED_ERRORS[name]
     assert (err.status, err.error_class, err.code) == (status, cls, code)
     assert err.provider == "gemini"
@@ -406,18 +351,18 @@ def test_error_mapping(name: str) -> None:
 
 
 def test_rate_limit_retry_delay_becomes_retry_after() -> None:
-    case = orjson.loads(fixture("errors", "rate_limit_429.json"))
-    err = make_adapter().error(429, {}, orjson.dumps(case["body"]), ctx())
+    case = orjson.loads(KIT.fixture("errors", "rate_limit_429.json"))
+    err = KIT.adapter().error(429, {}, orjson.dumps(case["body"]), KIT.ctx())
     assert err.retry_after == 37
     assert err.response_headers()["retry-after"] == "37"
-    err = make_adapter().error(429, {"Retry-After": "5"}, orjson.dumps(case["body"]), ctx())
+    err = KIT.adapter().error(429, {"Retry-After": "5"}, orjson.dumps(case["body"]), KIT.ctx())
     assert err.retry_after == 5  # a real header wins
 
 
 def test_error_body_as_array_and_garbage() -> None:
     body = orjson.dumps([{"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}])
-    assert make_adapter().error(503, {}, body, ctx()).error_class == E.OVERLOADED
-    err = make_adapter().error(502, {}, b"<html>bad gateway</html>", ctx())
+    assert KIT.adapter().error(503, {}, body, KIT.ctx()).error_class == E.OVERLOADED
+    err = KIT.adapter().error(502, {}, b"<html>bad gateway</html>", KIT.ctx())
     assert err.status == 502 and err.error_class == E.SERVER
 
 
@@ -425,34 +370,34 @@ def test_error_body_as_array_and_garbage() -> None:
 
 
 def test_embeddings_single_request_and_response() -> None:
-    adapter = make_adapter(embedding_task_type="RETRIEVAL_DOCUMENT")
-    c = ctx("text-embedding-004")
+    adapter = KIT.adapter(embedding_task_type="RETRIEVAL_DOCUMENT")
+    c = KIT.ctx("text-embedding-004")
     req = adapter.embeddings_request({"model": "e", "input": "hello", "dimensions": 8}, c)
     assert req.url == "https://generativelanguage.googleapis.com/v1beta/models/text-embedding-004:embedContent"
     assert req.headers["x-goog-api-key"] == KEY
     assert orjson.loads(req.body) == {"content": {"parts": [{"text": "hello"}]}, "taskType": "RETRIEVAL_DOCUMENT",
                                       "outputDimensionality": 8}
-    out = orjson.loads(adapter.embeddings_response(200, fixture("embeddings", "single.json"), c))
+    out = orjson.loads(adapter.embeddings_response(200, KIT.fixture("embeddings", "single.json"), c))
     CreateEmbeddingResponse.model_validate(out)
     assert out["data"][0]["embedding"][:2] == [0.0131, -0.0087]
     assert out["model"] == "text-embedding-004"
 
 
 def test_embeddings_batch_base64() -> None:
-    adapter = make_adapter()
-    c = ctx("gemini-embedding-001")
+    adapter = KIT.adapter()
+    c = KIT.ctx("gemini-embedding-001")
     req = adapter.embeddings_request({"input": ["a", "b"], "encoding_format": "base64"}, c)
     assert req.url.endswith("/models/gemini-embedding-001:batchEmbedContents")
     assert orjson.loads(req.body) == {"requests": [
         {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "a"}]}},
         {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "b"}]}}]}
-    out = orjson.loads(adapter.embeddings_response(200, fixture("embeddings", "batch.json"), c))
+    out = orjson.loads(adapter.embeddings_response(200, KIT.fixture("embeddings", "batch.json"), c))
     assert [d["index"] for d in out["data"]] == [0, 1]
     raw = base64.b64decode(out["data"][1]["embedding"])
     values = struct.unpack(f"<{len(raw) // 4}f", raw)
     assert values[1] == pytest.approx(0.0402, rel=1e-6)
     # another call without base64 on a fresh context gets floats
-    plain = orjson.loads(adapter.embeddings_response(200, fixture("embeddings", "batch.json"), ctx("m")))
+    plain = orjson.loads(adapter.embeddings_response(200, KIT.fixture("embeddings", "batch.json"), KIT.ctx("m")))
     assert isinstance(plain["data"][0]["embedding"], list)
 
 
@@ -463,5 +408,5 @@ def test_embeddings_batch_base64() -> None:
 ])
 def test_embeddings_rejects(body: dict[str, Any], param: str) -> None:
     with pytest.raises(GatewayError) as info:
-        make_adapter().embeddings_request(body, ctx("text-embedding-004"))
+        KIT.adapter().embeddings_request(body, KIT.ctx("text-embedding-004"))
     assert info.value.status == 400 and info.value.param == param

@@ -2,60 +2,26 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
-from deployments.providers import registry
-from deployments.providers.base import CallContext
 from serve_app import errors as E
 from serve_app.errors import GatewayError, UpstreamError
 from tests.support.mockservers.openai_like import assemble, parse_sse
+from tests.support.providers import ProviderKit, strict_chunks
 
-TYPE = "groq"
-FIX = Path(__file__).resolve().parents[2] / "fixtures" / "providers" / TYPE
-REQUESTS = sorted((FIX / "requests").glob("*.json"))
+KIT = ProviderKit("groq", name="groq", model="llama-3.3-70b-versatile", config={"api_key": "gsk-test"})
+REQUESTS = KIT.paths("requests/*.json")
 
-
-def make_adapter(**extra: Any):
-    spec = registry.get(TYPE)
-    assert spec is not None
-    return spec.adapter(spec.config_model.model_validate({"name": "groq", "type": TYPE, "api_key": "gsk-test", **extra}))
-
-
-def ctx(model: str = "llama-3.3-70b-versatile", include_usage: bool = False) -> CallContext:
-    return CallContext("groq", model, "req-1", include_usage=include_usage, created=1700000000)
-
-
-def stream(data: bytes, include_usage: bool = False, piece: int = 0) -> tuple[bytes, Any]:
-    tr = make_adapter().chat_stream(ctx(include_usage=include_usage))
-    step = piece or len(data)
-    out = b"".join(tr.feed(data[i:i + step]) for i in range(0, len(data), step))
-    return out + tr.finish(), tr
-
-
-def chunks_of(out: bytes) -> list[dict[str, Any]]:
-    events, done = parse_sse(out)
-    assert done
-    for ev in events:
-        ChatCompletionChunk.model_validate(ev)
-    return events
-
-
-def completion(name: str) -> dict[str, Any]:
-    out = orjson.loads(make_adapter().chat_response(200, (FIX / name).read_bytes(), ctx()))
-    ChatCompletion.model_validate(out)
-    return out
+completion = KIT.completion
 
 
 @pytest.mark.parametrize("path", REQUESTS, ids=[p.stem for p in REQUESTS])
 def test_request_golden(path: Path) -> None:
-    case = orjson.loads(path.read_bytes())
-    req = make_adapter(**case["config"]).chat_request(copy.deepcopy(case["openai"]), ctx(case["model"]), case["stream"])
+    case, req = KIT.request_case(path)
     assert req.url == case["url"]
     assert req.headers["authorization"] == "Bearer gsk-test"
     assert orjson.loads(req.body) == case["upstream"]
@@ -63,20 +29,20 @@ def test_request_golden(path: Path) -> None:
 
 def test_n_above_one_is_a_clear_400() -> None:
     with pytest.raises(GatewayError) as exc:
-        make_adapter().chat_request({"messages": [{"role": "user", "content": "hi"}], "n": 3}, ctx(), False)
+        KIT.adapter().chat_request({"messages": [{"role": "user", "content": "hi"}], "n": 3}, KIT.ctx(), False)
     assert exc.value.status == 400 and exc.value.param == "n"
 
 
 def test_no_embeddings_is_a_clear_400() -> None:
-    adapter = make_adapter()
+    adapter = KIT.adapter()
     assert adapter.supports_embeddings is False
     with pytest.raises(GatewayError) as exc:
-        adapter.embeddings_request({"model": "e", "input": "x"}, ctx("e"))
+        adapter.embeddings_request({"model": "e", "input": "x"}, KIT.ctx("e"))
     assert exc.value.status == 400 and exc.value.code == "unsupported_endpoint"
 
 
 def test_on_demand_service_tier_dropped_x_groq_kept() -> None:
-    raw = orjson.loads((FIX / "chat.json").read_bytes())
+    raw = orjson.loads((KIT.fix / "chat.json").read_bytes())
     assert raw["service_tier"] == "on_demand"
     with pytest.raises(Exception):  # what strict parsing does to Groq's raw body
         ChatCompletion.model_validate(raw)
@@ -100,8 +66,8 @@ def test_json_mode() -> None:
 
 @pytest.mark.parametrize("piece", [1, 11, 0])
 def test_stream_usage_from_x_groq(piece: int) -> None:
-    out, tr = stream((FIX / "chat_stream.sse").read_bytes(), include_usage=True, piece=piece)
-    chunks = chunks_of(out)
+    out, tr = KIT.stream((KIT.fix / "chat_stream.sse").read_bytes(), include_usage=True, piece=piece)
+    chunks = strict_chunks(out)
     merged = assemble(chunks)
     assert merged["content"] == "The capital of France is Paris."
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 2078
@@ -112,26 +78,26 @@ def test_stream_usage_from_x_groq(piece: int) -> None:
 
 
 def test_stream_usage_not_sent_unless_asked() -> None:
-    out, tr = stream((FIX / "chat_stream.sse").read_bytes())
-    assert not any(c.get("usage") for c in chunks_of(out))
+    out, tr = KIT.stream((KIT.fix / "chat_stream.sse").read_bytes())
+    assert not any(c.get("usage") for c in strict_chunks(out))
     assert tr.usage["prompt_tokens"] == 2070
 
 
 @pytest.mark.parametrize("name, names", [("tools_stream.sse", ["get_weather"]),
                                          ("parallel_tools_stream.sse", ["get_weather", "get_time"])])
 def test_stream_tool_calls(name: str, names: list[str]) -> None:
-    merged = assemble(chunks_of(stream((FIX / name).read_bytes(), include_usage=True, piece=6)[0]))
+    merged = assemble(strict_chunks(KIT.stream((KIT.fix / name).read_bytes(), include_usage=True, piece=6)[0]))
     assert [c["name"] for c in merged["tool_calls"]] == names
     assert merged["finish_reason"] == "tool_calls"
     assert merged["usage"]["total_tokens"] == 254
 
 
 def test_stream_json_mode() -> None:
-    assert orjson.loads(assemble(chunks_of(stream((FIX / "json_mode_stream.sse").read_bytes())[0]))["content"])["city"] == "Paris"
+    assert orjson.loads(assemble(strict_chunks(KIT.stream((KIT.fix / "json_mode_stream.sse").read_bytes())[0]))["content"])["city"] == "Paris"
 
 
 def test_in_stream_error_event() -> None:
-    out, tr = stream((FIX / "stream_error.sse").read_bytes())
+    out, tr = KIT.stream((KIT.fix / "stream_error.sse").read_bytes())
     events, done = parse_sse(out)
     assert not done
     assert events[-1]["error"]["code"] == "tool_use_failed"
@@ -141,7 +107,7 @@ def test_in_stream_error_event() -> None:
 
 def test_stream_cut() -> None:
     with pytest.raises(UpstreamError) as exc:
-        stream((FIX / "stream_cut.sse").read_bytes())
+        KIT.stream((KIT.fix / "stream_cut.sse").read_bytes())
     assert exc.value.error_class == E.STREAM_CUT
 
 
@@ -155,8 +121,8 @@ def test_stream_cut() -> None:
     ("unavailable", 503, E.OVERLOADED, None),
 ])
 def test_errors(name: str, status: int, error_class: str, code: str | None) -> None:
-    case = orjson.loads((FIX / "errors" / f"{name}.json").read_bytes())
-    err = make_adapter().error(case["status"], case.get("headers", {}), orjson.dumps(case["body"]), ctx())
+    case = orjson.loads((KIT.fix / "errors" / f"{name}.json").read_bytes())
+    err = KIT.adapter().error(case["status"], case.get("headers", {}), orjson.dumps(case["body"]), KIT.ctx())
     assert (err.status, err.error_class, err.code) == (status, error_class, code)
     if name == "capacity":
         assert err.retryable and err.type == "service_unavailable_error"

@@ -3,64 +3,34 @@
 from __future__ import annotations
 
 import base64
-import copy
 import re
 import struct
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 from openai.types import CreateEmbeddingResponse
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
-from deployments.providers import registry
-from deployments.providers.base import CallContext
 from deployments.providers.mistral import mistral_tool_call_id
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 from tests.support.mockservers.openai_like import assemble, parse_sse
+from tests.support.providers import ProviderKit, strict_chunks
 
-TYPE = "mistral"
-FIX = Path(__file__).resolve().parents[2] / "fixtures" / "providers" / TYPE
-REQUESTS = sorted((FIX / "requests").glob("*.json"))
-
-
-def make_adapter(**extra: Any):
-    spec = registry.get(TYPE)
-    assert spec is not None
-    return spec.adapter(spec.config_model.model_validate({"name": "mistral", "type": TYPE, "api_key": "m-key", **extra}))
-
-
-def ctx(model: str = "mistral-large-latest", include_usage: bool = False) -> CallContext:
-    return CallContext("mistral", model, "req-1", include_usage=include_usage, created=1700000000)
-
-
-def stream(data: bytes, include_usage: bool = False, piece: int = 0) -> tuple[bytes, Any]:
-    tr = make_adapter().chat_stream(ctx(include_usage=include_usage))
-    step = piece or len(data)
-    out = b"".join(tr.feed(data[i:i + step]) for i in range(0, len(data), step))
-    return out + tr.finish(), tr
-
-
-def chunks_of(out: bytes) -> list[dict[str, Any]]:
-    events, done = parse_sse(out)
-    assert done
-    for ev in events:
-        ChatCompletionChunk.model_validate(ev)
-    return events
+KIT = ProviderKit("mistral", name="mistral", model="mistral-large-latest", config={"api_key": "m-key"})
+REQUESTS = KIT.paths("requests/*.json")
 
 
 def completion(name: str) -> ChatCompletion:
-    return ChatCompletion.model_validate(orjson.loads(make_adapter().chat_response(200, (FIX / name).read_bytes(), ctx())))
+    return ChatCompletion.model_validate(KIT.completion(name))
 
 
 # --- requests ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", REQUESTS, ids=[p.stem for p in REQUESTS])
 def test_request_golden(path: Path) -> None:
-    case = orjson.loads(path.read_bytes())
-    req = make_adapter(**case["config"]).chat_request(copy.deepcopy(case["openai"]), ctx(case["model"]), case["stream"])
+    case, req = KIT.request_case(path)
     assert req.url == case["url"]
     assert req.headers["authorization"] == "Bearer m-key"
     assert orjson.loads(req.body) == case["upstream"]
@@ -74,7 +44,7 @@ def test_foreign_tool_call_ids_are_mapped_consistently() -> None:
             {"id": "D681PevKs", "type": "function", "function": {"name": "t", "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "call_Vx1Kf3hD9Qh2abcdef", "content": "21"},
         {"role": "tool", "tool_call_id": "D681PevKs", "content": "noon"}]}
-    sent = orjson.loads(make_adapter().chat_request(body, ctx(), False).body)["messages"]
+    sent = orjson.loads(KIT.adapter().chat_request(body, KIT.ctx(), False).body)["messages"]
     first, second = (tc["id"] for tc in sent[1]["tool_calls"])
     assert re.fullmatch(r"[A-Za-z0-9]{9}", first) and first != "call_Vx1K"
     assert second == "D681PevKs"  # already a Mistral id: unchanged
@@ -84,16 +54,16 @@ def test_foreign_tool_call_ids_are_mapped_consistently() -> None:
 
 
 def test_embeddings_request_and_base64_done_here() -> None:
-    c = ctx("mistral-embed")
-    req = make_adapter().embeddings_request({"model": "mistral-embed", "input": ["a", "b"], "dimensions": 256,
+    c = KIT.ctx("mistral-embed")
+    req = KIT.adapter().embeddings_request({"model": "mistral-embed", "input": ["a", "b"], "dimensions": 256,
                                              "encoding_format": "base64"}, c)
     assert req.url == "https://api.mistral.ai/v1/embeddings"
     assert orjson.loads(req.body) == {"model": "mistral-embed", "input": ["a", "b"], "output_dimension": 256}
-    out = orjson.loads(make_adapter().embeddings_response(200, (FIX / "embeddings.json").read_bytes(), c))
+    out = orjson.loads(KIT.adapter().embeddings_response(200, (KIT.fix / "embeddings.json").read_bytes(), c))
     raw = base64.b64decode(out["data"][0]["embedding"])
     assert struct.unpack("<4f", raw)[0] == pytest.approx(-0.016632080078125)
     floats = CreateEmbeddingResponse.model_validate(orjson.loads(
-        make_adapter().embeddings_response(200, (FIX / "embeddings.json").read_bytes(), ctx("mistral-embed"))))
+        KIT.adapter().embeddings_response(200, (KIT.fix / "embeddings.json").read_bytes(), KIT.ctx("mistral-embed"))))
     assert floats.data[1].embedding[2] == pytest.approx(0.0521240234375)
     assert floats.usage.total_tokens == 15
 
@@ -121,7 +91,7 @@ def test_model_length_is_length() -> None:
 
 
 def test_thinking_chunks_flattened() -> None:
-    out = orjson.loads(make_adapter().chat_response(200, (FIX / "reasoning.json").read_bytes(), ctx()))
+    out = orjson.loads(KIT.adapter().chat_response(200, (KIT.fix / "reasoning.json").read_bytes(), KIT.ctx()))
     ChatCompletion.model_validate(out)
     assert out["choices"][0]["message"]["content"] == "The capital of France is Paris."
     assert out["choices"][0]["message"]["reasoning_content"] == "The user asks for the capital of France."
@@ -132,10 +102,10 @@ def test_json_mode() -> None:
 
 
 def test_error_finish_reason_is_an_error() -> None:
-    body = orjson.loads((FIX / "chat.json").read_bytes())
+    body = orjson.loads((KIT.fix / "chat.json").read_bytes())
     body["choices"][0]["finish_reason"] = "error"
     with pytest.raises(UpstreamError) as exc:
-        make_adapter().chat_response(200, orjson.dumps(body), ctx())
+        KIT.adapter().chat_response(200, orjson.dumps(body), KIT.ctx())
     assert exc.value.error_class == E.SERVER and exc.value.retryable
 
 
@@ -143,8 +113,8 @@ def test_error_finish_reason_is_an_error() -> None:
 
 @pytest.mark.parametrize("piece", [1, 9, 0])
 def test_stream_text_usage_moved_to_usage_chunk(piece: int) -> None:
-    out, tr = stream((FIX / "chat_stream.sse").read_bytes(), include_usage=True, piece=piece)
-    chunks = chunks_of(out)
+    out, tr = KIT.stream((KIT.fix / "chat_stream.sse").read_bytes(), include_usage=True, piece=piece)
+    chunks = strict_chunks(out)
     merged = assemble(chunks)
     assert merged["content"] == "The capital of France is Paris." and merged["finish_reason"] == "stop"
     assert all(c["choices"] for c in chunks[:-1]) and chunks[-1]["choices"] == []
@@ -154,16 +124,16 @@ def test_stream_text_usage_moved_to_usage_chunk(piece: int) -> None:
 
 
 def test_stream_without_include_usage_has_no_usage_anywhere() -> None:
-    out, tr = stream((FIX / "chat_stream.sse").read_bytes())
-    assert not any(c.get("usage") for c in chunks_of(out))
+    out, tr = KIT.stream((KIT.fix / "chat_stream.sse").read_bytes())
+    assert not any(c.get("usage") for c in strict_chunks(out))
     assert tr.usage["completion_tokens"] == 10
 
 
 def test_stream_parallel_tool_calls_sent_whole_with_index_zero_get_distinct_indexes() -> None:
-    raw, _ = parse_sse((FIX / "parallel_tools_stream.sse").read_bytes())
+    raw, _ = parse_sse((KIT.fix / "parallel_tools_stream.sse").read_bytes())
     assert [tc["index"] for c in raw for ch in c["choices"] for tc in ch["delta"].get("tool_calls") or []] == [0, 0]
-    out, _ = stream((FIX / "parallel_tools_stream.sse").read_bytes(), piece=4)
-    chunks = chunks_of(out)
+    out, _ = KIT.stream((KIT.fix / "parallel_tools_stream.sse").read_bytes(), piece=4)
+    chunks = strict_chunks(out)
     calls = [tc for c in chunks for ch in c["choices"] for tc in ch["delta"].get("tool_calls") or []]
     assert [(tc["index"], tc["id"], tc["type"]) for tc in calls] == [(0, "D681PevKs", "function"), (1, "R2nVq8LtP", "function")]
     merged = assemble(chunks)
@@ -173,22 +143,22 @@ def test_stream_parallel_tool_calls_sent_whole_with_index_zero_get_distinct_inde
 
 
 def test_stream_single_tool_call() -> None:
-    merged = assemble(chunks_of(stream((FIX / "tools_stream.sse").read_bytes())[0]))
+    merged = assemble(strict_chunks(KIT.stream((KIT.fix / "tools_stream.sse").read_bytes())[0]))
     assert [(c["id"], c["name"]) for c in merged["tool_calls"]] == [("D681PevKs", "get_weather")]
 
 
 def test_stream_thinking_chunks() -> None:
-    chunks = chunks_of(stream((FIX / "reasoning_stream.sse").read_bytes())[0])
+    chunks = strict_chunks(KIT.stream((KIT.fix / "reasoning_stream.sse").read_bytes())[0])
     assert assemble(chunks)["content"] == "Paris."
     assert chunks[0]["choices"][0]["delta"]["reasoning_content"] == "The user asks"
 
 
 def test_stream_json_mode() -> None:
-    assert orjson.loads(assemble(chunks_of(stream((FIX / "json_mode_stream.sse").read_bytes())[0]))["content"])["country"] == "France"
+    assert orjson.loads(assemble(strict_chunks(KIT.stream((KIT.fix / "json_mode_stream.sse").read_bytes())[0]))["content"])["country"] == "France"
 
 
 def test_stream_error_finish_reason_becomes_error_event() -> None:
-    out, tr = stream((FIX / "generation_error_stream.sse").read_bytes())
+    out, tr = KIT.stream((KIT.fix / "generation_error_stream.sse").read_bytes())
     events, done = parse_sse(out)
     assert not done  # never a clean-looking end
     assert events[-1]["error"]["code"] == "upstream_generation_error"
@@ -199,7 +169,7 @@ def test_stream_error_finish_reason_becomes_error_event() -> None:
 
 def test_stream_cut() -> None:
     with pytest.raises(UpstreamError) as exc:
-        stream((FIX / "stream_cut.sse").read_bytes())
+        KIT.stream((KIT.fix / "stream_cut.sse").read_bytes())
     assert exc.value.error_class == E.STREAM_CUT
 
 
@@ -215,8 +185,8 @@ def test_stream_cut() -> None:
     ("unavailable", 503, E.OVERLOADED, None, "Service unavailable."),
 ])
 def test_errors(name: str, status: int, error_class: str, code: str | None, text: str) -> None:
-    case = orjson.loads((FIX / "errors" / f"{name}.json").read_bytes())
-    err = make_adapter().error(case["status"], case.get("headers", {}), orjson.dumps(case["body"]), ctx())
+    case = orjson.loads((KIT.fix / "errors" / f"{name}.json").read_bytes())
+    err = KIT.adapter().error(case["status"], case.get("headers", {}), orjson.dumps(case["body"]), KIT.ctx())
     assert (err.status, err.error_class, err.code) == (status, error_class, code)
     assert text in err.message
     assert err.type in ("invalid_request_error", "rate_limit_error", "upstream_error", "service_unavailable_error")

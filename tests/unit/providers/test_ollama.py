@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import struct
 from pathlib import Path
 from typing import Any
@@ -11,57 +10,25 @@ from typing import Any
 import orjson
 import pytest
 from openai.types import CreateEmbeddingResponse
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
-from deployments.providers import registry
-from deployments.providers.base import CallContext
 from serve_app import errors as E
 from serve_app.errors import GatewayError, UpstreamError
 from tests.support.mockservers.ollama import check_chat
 from tests.support.mockservers.openai_like import assemble, parse_sse
+from tests.support.providers import ProviderKit, strict_chunks
 
-TYPE = "ollama"
-FIX = Path(__file__).resolve().parents[2] / "fixtures" / "providers" / TYPE
-REQUESTS = sorted((FIX / "requests").glob("*.json"))
+KIT = ProviderKit("ollama", name="local", model="llama3.2")
+REQUESTS = KIT.paths("requests/*.json")
 
-
-def make_adapter(**extra: Any):
-    spec = registry.get(TYPE)
-    assert spec is not None
-    return spec.adapter(spec.config_model.model_validate({"name": "local", "type": TYPE, **extra}))
-
-
-def ctx(model: str = "llama3.2", include_usage: bool = False) -> CallContext:
-    return CallContext("local", model, "req-1", include_usage=include_usage, created=1700000000)
-
-
-def stream(data: bytes, include_usage: bool = False, piece: int = 0, **extra: Any) -> tuple[bytes, Any]:
-    tr = make_adapter(**extra).chat_stream(ctx(include_usage=include_usage))
-    step = piece or len(data)
-    out = b"".join(tr.feed(data[i:i + step]) for i in range(0, len(data), step))
-    return out + tr.finish(), tr
-
-
-def chunks_of(out: bytes) -> list[dict[str, Any]]:
-    events, done = parse_sse(out)
-    assert done
-    for ev in events:
-        ChatCompletionChunk.model_validate(ev)
-    return events
-
-
-def completion(name: str) -> dict[str, Any]:
-    out = orjson.loads(make_adapter().chat_response(200, (FIX / name).read_bytes(), ctx()))
-    ChatCompletion.model_validate(out)
-    return out
+completion = KIT.completion
 
 
 # --- requests ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", REQUESTS, ids=[p.stem for p in REQUESTS])
 def test_request_golden(path: Path) -> None:
-    case = orjson.loads(path.read_bytes())
-    req = make_adapter(**case["config"]).chat_request(copy.deepcopy(case["openai"]), ctx(case["model"]), case["stream"])
+    case, req = KIT.request_case(path)
     assert req.url == case["url"]
     sent = orjson.loads(req.body)
     assert sent == case["upstream"]
@@ -77,22 +44,22 @@ def test_request_golden(path: Path) -> None:
 ])
 def test_clear_400s(body: dict[str, Any], code: str) -> None:
     with pytest.raises(GatewayError) as exc:
-        make_adapter().chat_request(body, ctx(), False)
+        KIT.adapter().chat_request(body, KIT.ctx(), False)
     assert exc.value.status == 400 and exc.value.code == code
 
 
 def test_named_tool_choice_sends_only_that_tool_and_reasoning_effort_sets_think() -> None:
     tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}} for n in ("a", "b")]
-    sent = orjson.loads(make_adapter(api_key="proxy-token").chat_request(
+    sent = orjson.loads(KIT.adapter(api_key="proxy-token").chat_request(
         {"messages": [{"role": "user", "content": "x"}], "tools": tools, "reasoning_effort": "high",
-         "tool_choice": {"type": "function", "function": {"name": "b"}}}, ctx(), True).body)
+         "tool_choice": {"type": "function", "function": {"name": "b"}}}, KIT.ctx(), True).body)
     assert [t["function"]["name"] for t in sent["tools"]] == ["b"]
     assert sent["think"] == "high"
 
 
 def test_auth_header_only_with_key() -> None:
-    assert "authorization" not in make_adapter().chat_request({"messages": []}, ctx(), False).headers
-    assert make_adapter(api_key="tok").chat_request({"messages": []}, ctx(), False).headers["authorization"] == "Bearer tok"
+    assert "authorization" not in KIT.adapter().chat_request({"messages": []}, KIT.ctx(), False).headers
+    assert KIT.adapter(api_key="tok").chat_request({"messages": []}, KIT.ctx(), False).headers["authorization"] == "Bearer tok"
 
 
 # --- responses -----------------------------------------------------------------------------------
@@ -127,28 +94,28 @@ def test_json_mode_and_length() -> None:
 
 
 def test_embeddings_native() -> None:
-    c = ctx("all-minilm")
-    req = make_adapter(keep_alive=0).embeddings_request({"model": "all-minilm", "input": "hello", "dimensions": 4}, c)
+    c = KIT.ctx("all-minilm")
+    req = KIT.adapter(keep_alive=0).embeddings_request({"model": "all-minilm", "input": "hello", "dimensions": 4}, c)
     assert req.url == "http://127.0.0.1:11434/api/embed"
     assert orjson.loads(req.body) == {"model": "all-minilm", "input": ["hello"], "dimensions": 4, "keep_alive": 0}
     out = CreateEmbeddingResponse.model_validate(orjson.loads(
-        make_adapter().embeddings_response(200, (FIX / "embeddings.json").read_bytes(), c)))
+        KIT.adapter().embeddings_response(200, (KIT.fix / "embeddings.json").read_bytes(), c)))
     assert [d.index for d in out.data] == [0, 1] and out.usage.prompt_tokens == 8
     assert out.data[0].embedding[0] == pytest.approx(0.010071029)
-    c64 = ctx("all-minilm")
-    make_adapter().embeddings_request({"model": "all-minilm", "input": ["a", "b"], "encoding_format": "base64"}, c64)
-    b64 = orjson.loads(make_adapter().embeddings_response(200, (FIX / "embeddings.json").read_bytes(), c64))
+    c64 = KIT.ctx("all-minilm")
+    KIT.adapter().embeddings_request({"model": "all-minilm", "input": ["a", "b"], "encoding_format": "base64"}, c64)
+    b64 = orjson.loads(KIT.adapter().embeddings_response(200, (KIT.fix / "embeddings.json").read_bytes(), c64))
     assert struct.unpack("<4f", base64.b64decode(b64["data"][1]["embedding"]))[1] == pytest.approx(0.06042469)
     with pytest.raises(GatewayError):
-        make_adapter().embeddings_request({"model": "m", "input": [[1, 2, 3]]}, c)
+        KIT.adapter().embeddings_request({"model": "m", "input": [[1, 2, 3]]}, c)
 
 
 # --- streams -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("piece", [1, 13, 0])
 def test_stream_ndjson(piece: int) -> None:
-    out, tr = stream((FIX / "chat_stream.ndjson").read_bytes(), include_usage=True, piece=piece)
-    chunks = chunks_of(out)
+    out, tr = KIT.stream((KIT.fix / "chat_stream.ndjson").read_bytes(), include_usage=True, piece=piece)
+    chunks = strict_chunks(out)
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     merged = assemble(chunks)
     assert merged["content"] == "The capital of France is Paris." and merged["finish_reason"] == "stop"
@@ -157,34 +124,34 @@ def test_stream_ndjson(piece: int) -> None:
 
 
 def test_stream_no_usage_chunk_unless_asked() -> None:
-    out, tr = stream((FIX / "chat_stream.ndjson").read_bytes())
-    assert not any(c.get("usage") for c in chunks_of(out)) and tr.usage["prompt_tokens"] == 26
+    out, tr = KIT.stream((KIT.fix / "chat_stream.ndjson").read_bytes())
+    assert not any(c.get("usage") for c in strict_chunks(out)) and tr.usage["prompt_tokens"] == 26
 
 
 def test_stream_tool_calls() -> None:
-    merged = assemble(chunks_of(stream((FIX / "tools_stream.ndjson").read_bytes())[0]))
+    merged = assemble(strict_chunks(KIT.stream((KIT.fix / "tools_stream.ndjson").read_bytes())[0]))
     assert [c["name"] for c in merged["tool_calls"]] == ["get_weather"]
     assert merged["finish_reason"] == "tool_calls"
 
 
 def test_stream_parallel_tool_calls_indexed_in_order() -> None:
-    chunks = chunks_of(stream((FIX / "parallel_tools_stream.ndjson").read_bytes(), piece=7)[0])
+    chunks = strict_chunks(KIT.stream((KIT.fix / "parallel_tools_stream.ndjson").read_bytes(), piece=7)[0])
     merged = assemble(chunks)
     assert [(c["id"], c["name"]) for c in merged["tool_calls"]] == [("call_w3l9x2", "get_weather"), ("call_t8q1v5", "get_time")]
     assert chunks[0]["choices"][0]["delta"]["reasoning_content"] == "I need the weather"
 
 
 def test_stream_json_mode() -> None:
-    assert orjson.loads(assemble(chunks_of(stream((FIX / "json_mode_stream.ndjson").read_bytes())[0]))["content"])["city"] == "Paris"
+    assert orjson.loads(assemble(strict_chunks(KIT.stream((KIT.fix / "json_mode_stream.ndjson").read_bytes())[0]))["content"])["city"] == "Paris"
 
 
 def test_stream_last_line_without_newline() -> None:
-    data = (FIX / "chat_stream.ndjson").read_bytes().rstrip(b"\n")
-    assert assemble(chunks_of(stream(data)[0]))["finish_reason"] == "stop"
+    data = (KIT.fix / "chat_stream.ndjson").read_bytes().rstrip(b"\n")
+    assert assemble(strict_chunks(KIT.stream(data)[0]))["finish_reason"] == "stop"
 
 
 def test_stream_error_line() -> None:
-    out, tr = stream((FIX / "stream_error.ndjson").read_bytes())
+    out, tr = KIT.stream((KIT.fix / "stream_error.ndjson").read_bytes())
     events, done = parse_sse(out)
     assert not done and "unexpected EOF" in events[-1]["error"]["message"]
     assert tr.errored
@@ -192,7 +159,7 @@ def test_stream_error_line() -> None:
 
 def test_stream_cut() -> None:
     with pytest.raises(UpstreamError) as exc:
-        stream((FIX / "stream_cut.ndjson").read_bytes())
+        KIT.stream((KIT.fix / "stream_cut.ndjson").read_bytes())
     assert exc.value.error_class == E.STREAM_CUT
 
 
@@ -204,8 +171,8 @@ def test_stream_cut() -> None:
     ("server", 500, E.SERVER, None),
 ])
 def test_errors(name: str, status: int, error_class: str, code: str | None) -> None:
-    case = orjson.loads((FIX / "errors" / f"{name}.json").read_bytes())
-    err = make_adapter().error(case["status"], {}, orjson.dumps(case["body"]), ctx())
+    case = orjson.loads((KIT.fix / "errors" / f"{name}.json").read_bytes())
+    err = KIT.adapter().error(case["status"], {}, orjson.dumps(case["body"]), KIT.ctx())
     assert (err.status, err.error_class, err.code) == (status, error_class, code)
     assert case["body"]["error"] in err.message
 
@@ -213,12 +180,12 @@ def test_errors(name: str, status: int, error_class: str, code: str | None) -> N
 # --- api: openai -----------------------------------------------------------------------------------
 
 def test_openai_api_mode() -> None:
-    adapter = make_adapter(api="openai", base_url="http://10.0.0.5:11434/")
-    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, ctx(), True)
+    adapter = KIT.adapter(api="openai", base_url="http://10.0.0.5:11434/")
+    req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), True)
     assert req.url == "http://10.0.0.5:11434/v1/chat/completions"
     assert orjson.loads(req.body)["stream_options"] == {"include_usage": True}
-    assert adapter.embeddings_request({"model": "m", "input": "x"}, ctx("m")).url == "http://10.0.0.5:11434/v1/embeddings"
-    out = ChatCompletion.model_validate(orjson.loads(adapter.chat_response(200, (FIX / "openai" / "chat.json").read_bytes(), ctx())))
+    assert adapter.embeddings_request({"model": "m", "input": "x"}, KIT.ctx("m")).url == "http://10.0.0.5:11434/v1/embeddings"
+    out = ChatCompletion.model_validate(orjson.loads(adapter.chat_response(200, (KIT.fix / "openai" / "chat.json").read_bytes(), KIT.ctx())))
     assert out.choices[0].message.content == "The capital of France is Paris."
-    merged = assemble(chunks_of(stream((FIX / "openai" / "tools_stream.sse").read_bytes(), include_usage=True, api="openai")[0]))
+    merged = assemble(strict_chunks(KIT.stream((KIT.fix / "openai" / "tools_stream.sse").read_bytes(), include_usage=True, api="openai")[0]))
     assert merged["tool_calls"][0]["name"] == "get_weather" and merged["usage"]["total_tokens"] == 155

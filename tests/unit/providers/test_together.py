@@ -2,59 +2,29 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 from openai.types import CreateEmbeddingResponse
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
-from deployments.providers import registry
-from deployments.providers.base import CallContext
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 from tests.support.mockservers.openai_like import assemble, parse_sse
+from tests.support.providers import ProviderKit, strict_chunks
 
-TYPE = "together"
-FIX = Path(__file__).resolve().parents[2] / "fixtures" / "providers" / TYPE
-REQUESTS = sorted((FIX / "requests").glob("*.json"))
-
-
-def make_adapter(**extra: Any):
-    spec = registry.get(TYPE)
-    assert spec is not None
-    return spec.adapter(spec.config_model.model_validate({"name": "together", "type": TYPE, "api_key": "tg-key", **extra}))
-
-
-def ctx(model: str = "meta-llama/Llama-3.3-70B-Instruct-Turbo", include_usage: bool = False) -> CallContext:
-    return CallContext("together", model, "req-1", include_usage=include_usage, created=1700000000)
-
-
-def stream(data: bytes, include_usage: bool = False, piece: int = 0) -> tuple[bytes, Any]:
-    tr = make_adapter().chat_stream(ctx(include_usage=include_usage))
-    step = piece or len(data)
-    out = b"".join(tr.feed(data[i:i + step]) for i in range(0, len(data), step))
-    return out + tr.finish(), tr
-
-
-def chunks_of(out: bytes) -> list[dict[str, Any]]:
-    events, done = parse_sse(out)
-    assert done
-    for ev in events:
-        ChatCompletionChunk.model_validate(ev)
-    return events
+KIT = ProviderKit("together", name="together", model="meta-llama/Llama-3.3-70B-Instruct-Turbo", config={"api_key": "tg-key"})
+REQUESTS = KIT.paths("requests/*.json")
 
 
 def completion(name: str) -> ChatCompletion:
-    return ChatCompletion.model_validate(orjson.loads(make_adapter().chat_response(200, (FIX / name).read_bytes(), ctx())))
+    return ChatCompletion.model_validate(KIT.completion(name))
 
 
 @pytest.mark.parametrize("path", REQUESTS, ids=[p.stem for p in REQUESTS])
 def test_request_golden(path: Path) -> None:
-    case = orjson.loads(path.read_bytes())
-    req = make_adapter(**case["config"]).chat_request(copy.deepcopy(case["openai"]), ctx(case["model"]), case["stream"])
+    case, req = KIT.request_case(path)
     assert req.url == case["url"]
     assert req.headers["authorization"] == "Bearer tg-key"
     assert orjson.loads(req.body) == case["upstream"]
@@ -80,19 +50,19 @@ def test_json_mode() -> None:
 
 
 def test_embeddings_without_usage_get_zero_usage() -> None:
-    raw = orjson.loads((FIX / "embeddings.json").read_bytes())
+    raw = orjson.loads((KIT.fix / "embeddings.json").read_bytes())
     assert "usage" not in raw
     out = CreateEmbeddingResponse.model_validate(orjson.loads(
-        make_adapter().embeddings_response(200, (FIX / "embeddings.json").read_bytes(), ctx("BAAI/bge-large-en-v1.5"))))
+        KIT.adapter().embeddings_response(200, (KIT.fix / "embeddings.json").read_bytes(), KIT.ctx("BAAI/bge-large-en-v1.5"))))
     assert out.usage.prompt_tokens == 0 and len(out.data) == 2
 
 
 @pytest.mark.parametrize("piece", [1, 17, 0])
 def test_stream_chunks_without_model_and_eos(piece: int) -> None:
-    raw, _ = parse_sse((FIX / "chat_stream.sse").read_bytes())
+    raw, _ = parse_sse((KIT.fix / "chat_stream.sse").read_bytes())
     assert "model" not in raw[0]  # as documented: strict parsing would reject these chunks
-    out, tr = stream((FIX / "chat_stream.sse").read_bytes(), include_usage=True, piece=piece)
-    chunks = chunks_of(out)
+    out, tr = KIT.stream((KIT.fix / "chat_stream.sse").read_bytes(), include_usage=True, piece=piece)
+    chunks = strict_chunks(out)
     assert all(c["model"] == "meta-llama/Llama-3.3-70B-Instruct-Turbo" for c in chunks)
     merged = assemble(chunks)
     assert merged["content"] == "The capital of France is Paris."
@@ -104,18 +74,18 @@ def test_stream_chunks_without_model_and_eos(piece: int) -> None:
 @pytest.mark.parametrize("name, names", [("tools_stream.sse", ["get_weather"]),
                                          ("parallel_tools_stream.sse", ["get_weather", "get_time"])])
 def test_stream_tool_calls_stop_becomes_tool_calls(name: str, names: list[str]) -> None:
-    merged = assemble(chunks_of(stream((FIX / name).read_bytes(), piece=8)[0]))
+    merged = assemble(strict_chunks(KIT.stream((KIT.fix / name).read_bytes(), piece=8)[0]))
     assert [c["name"] for c in merged["tool_calls"]] == names
     assert orjson.loads(merged["tool_calls"][0]["arguments"]) == {"location": "Paris, France", "unit": "celsius"}
     assert merged["finish_reason"] == "tool_calls"  # Together said "stop"
 
 
 def test_stream_json_mode() -> None:
-    assert orjson.loads(assemble(chunks_of(stream((FIX / "json_mode_stream.sse").read_bytes())[0]))["content"])["city"] == "Paris"
+    assert orjson.loads(assemble(strict_chunks(KIT.stream((KIT.fix / "json_mode_stream.sse").read_bytes())[0]))["content"])["city"] == "Paris"
 
 
 def test_in_stream_error() -> None:
-    out, tr = stream((FIX / "stream_error.sse").read_bytes())
+    out, tr = KIT.stream((KIT.fix / "stream_error.sse").read_bytes())
     events, done = parse_sse(out)
     assert not done and events[-1]["error"]["message"].endswith("Internal server error")
     assert tr.errored and tr.failure.error_class == E.SERVER
@@ -123,7 +93,7 @@ def test_in_stream_error() -> None:
 
 def test_stream_cut() -> None:
     with pytest.raises(UpstreamError) as exc:
-        stream((FIX / "stream_cut.sse").read_bytes())
+        KIT.stream((KIT.fix / "stream_cut.sse").read_bytes())
     assert exc.value.error_class == E.STREAM_CUT
 
 
@@ -136,9 +106,9 @@ def test_stream_cut() -> None:
     ("not_found", 404, E.NOT_FOUND, "model_not_available"),
 ])
 def test_errors(name: str, status: int, error_class: str, code: str | None) -> None:
-    case = orjson.loads((FIX / "errors" / f"{name}.json").read_bytes())
+    case = orjson.loads((KIT.fix / "errors" / f"{name}.json").read_bytes())
     payload = case["body_text"].encode() if "body_text" in case else orjson.dumps(case["body"])
-    err = make_adapter().error(case["status"], case.get("headers", {}), payload, ctx())
+    err = KIT.adapter().error(case["status"], case.get("headers", {}), payload, KIT.ctx())
     assert (err.status, err.error_class, err.code) == (status, error_class, code)
     assert "<html" not in err.message.lower()
     if name in ("overloaded", "edge_timeout", "rate_limit"):

@@ -2,68 +2,33 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 from openai.types import CreateEmbeddingResponse
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from deployments.providers import registry
-from deployments.providers.base import CallContext
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 from tests.support.mockservers.openai_like import assemble, parse_sse
+from tests.support.providers import ProviderKit, strict_chunks
 
-TYPE = "vllm"
-FIX = Path(__file__).resolve().parents[2] / "fixtures" / "providers" / TYPE
-REQUESTS = sorted((FIX / "requests").glob("*.json"))
+KIT = ProviderKit("vllm", name="local", model="Qwen/Qwen2.5-7B-Instruct")
+REQUESTS = KIT.paths("requests/*.json")
 
-
-def make_adapter(**extra: Any):
-    spec = registry.get(TYPE)
-    assert spec is not None
-    return spec.adapter(spec.config_model.model_validate({"name": "local", "type": TYPE, **extra}))
-
-
-def ctx(model: str = "Qwen/Qwen2.5-7B-Instruct", include_usage: bool = False) -> CallContext:
-    return CallContext("local", model, "req-1", include_usage=include_usage, created=1700000000)
-
-
-def stream(data: bytes, include_usage: bool = False, piece: int = 0) -> tuple[bytes, Any]:
-    tr = make_adapter().chat_stream(ctx(include_usage=include_usage))
-    step = piece or len(data)
-    out = b"".join(tr.feed(data[i:i + step]) for i in range(0, len(data), step))
-    return out + tr.finish(), tr
-
-
-def chunks_of(out: bytes) -> list[dict[str, Any]]:
-    events, done = parse_sse(out)
-    assert done
-    for ev in events:
-        ChatCompletionChunk.model_validate(ev)
-    return events
-
-
-def completion(name: str) -> dict[str, Any]:
-    out = orjson.loads(make_adapter().chat_response(200, (FIX / name).read_bytes(), ctx()))
-    ChatCompletion.model_validate(out)
-    return out
+completion = KIT.completion
 
 
 @pytest.mark.parametrize("path", REQUESTS, ids=[p.stem for p in REQUESTS])
 def test_request_golden_extras_unchanged(path: Path) -> None:
-    case = orjson.loads(path.read_bytes())
-    req = make_adapter(**case["config"]).chat_request(copy.deepcopy(case["openai"]), ctx(case["model"]), case["stream"])
+    case, req = KIT.request_case(path)
     assert req.url == case["url"]
     assert "authorization" not in req.headers  # no key configured: none sent
     assert orjson.loads(req.body) == case["upstream"]
 
 
 def test_key_sent_when_configured() -> None:
-    req = make_adapter(api_key="tok", base_url="http://gpu-box:8001/v1").chat_request({"messages": []}, ctx(), False)
+    req = KIT.adapter(api_key="tok", base_url="http://gpu-box:8001/v1").chat_request({"messages": []}, KIT.ctx(), False)
     assert req.headers["authorization"] == "Bearer tok"
     assert req.url == "http://gpu-box:8001/v1/chat/completions"
 
@@ -86,17 +51,17 @@ def test_json_mode() -> None:
 
 
 def test_embeddings() -> None:
-    req = make_adapter().embeddings_request({"model": "BAAI/bge-m3", "input": ["a", "b"], "encoding_format": "base64"}, ctx("BAAI/bge-m3"))
+    req = KIT.adapter().embeddings_request({"model": "BAAI/bge-m3", "input": ["a", "b"], "encoding_format": "base64"}, KIT.ctx("BAAI/bge-m3"))
     assert orjson.loads(req.body)["encoding_format"] == "base64"  # vLLM encodes itself
     out = CreateEmbeddingResponse.model_validate(orjson.loads(
-        make_adapter().embeddings_response(200, (FIX / "embeddings.json").read_bytes(), ctx("BAAI/bge-m3"))))
+        KIT.adapter().embeddings_response(200, (KIT.fix / "embeddings.json").read_bytes(), KIT.ctx("BAAI/bge-m3"))))
     assert out.usage.prompt_tokens == 9 and out.data[1].embedding[0] == pytest.approx(-0.0321)
 
 
 @pytest.mark.parametrize("piece", [1, 10, 0])
 def test_stream(piece: int) -> None:
-    out, tr = stream((FIX / "chat_stream.sse").read_bytes(), include_usage=True, piece=piece)
-    chunks = chunks_of(out)
+    out, tr = KIT.stream((KIT.fix / "chat_stream.sse").read_bytes(), include_usage=True, piece=piece)
+    chunks = strict_chunks(out)
     assert assemble(chunks)["content"] == "The capital of France is Paris."
     assert chunks[-1]["usage"]["prompt_tokens_details"]["cached_tokens"] == 16
     assert tr.usage["total_tokens"] == 32
@@ -107,7 +72,7 @@ def test_stream(piece: int) -> None:
     ("parallel_tools_stream.sse", [("chatcmpl-tool-4a1f0c2e9b8d4e7f", "get_weather"), ("chatcmpl-tool-9c3b5d7e1f2a4b6c", "get_time")]),
 ])
 def test_stream_tool_calls_arguments_streamed(name: str, expected: list[tuple[str, str]]) -> None:
-    chunks = chunks_of(stream((FIX / name).read_bytes(), piece=5)[0])
+    chunks = strict_chunks(KIT.stream((KIT.fix / name).read_bytes(), piece=5)[0])
     merged = assemble(chunks)
     assert [(c["id"], c["name"]) for c in merged["tool_calls"]] == expected
     assert orjson.loads(merged["tool_calls"][-1]["arguments"])
@@ -118,11 +83,11 @@ def test_stream_tool_calls_arguments_streamed(name: str, expected: list[tuple[st
 
 
 def test_stream_json_mode() -> None:
-    assert orjson.loads(assemble(chunks_of(stream((FIX / "json_mode_stream.sse").read_bytes())[0]))["content"])["country"] == "France"
+    assert orjson.loads(assemble(strict_chunks(KIT.stream((KIT.fix / "json_mode_stream.sse").read_bytes())[0]))["content"])["country"] == "France"
 
 
 def test_abort_finish_reason_is_an_error_event() -> None:
-    out, tr = stream((FIX / "abort_stream.sse").read_bytes())
+    out, tr = KIT.stream((KIT.fix / "abort_stream.sse").read_bytes())
     events, done = parse_sse(out)
     assert not done and events[-1]["error"]["code"] == "upstream_generation_error"
     assert tr.failure.retryable
@@ -130,7 +95,7 @@ def test_abort_finish_reason_is_an_error_event() -> None:
 
 def test_stream_cut() -> None:
     with pytest.raises(UpstreamError) as exc:
-        stream((FIX / "stream_cut.sse").read_bytes())
+        KIT.stream((KIT.fix / "stream_cut.sse").read_bytes())
     assert exc.value.error_class == E.STREAM_CUT
 
 
@@ -142,8 +107,8 @@ def test_stream_cut() -> None:
     ("unavailable", 503, E.OVERLOADED, None),
 ])
 def test_errors(name: str, status: int, error_class: str, code: str | None) -> None:
-    case = orjson.loads((FIX / "errors" / f"{name}.json").read_bytes())
-    err = make_adapter().error(case["status"], case.get("headers", {}), orjson.dumps(case["body"]), ctx())
+    case = orjson.loads((KIT.fix / "errors" / f"{name}.json").read_bytes())
+    err = KIT.adapter().error(case["status"], case.get("headers", {}), orjson.dumps(case["body"]), KIT.ctx())
     assert (err.status, err.error_class, err.code) == (status, error_class, code)
     assert "Error" not in err.type  # vLLM's "BadRequestError" & co are not OpenAI types
     if name == "bad_request_legacy":
