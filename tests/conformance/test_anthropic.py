@@ -8,15 +8,15 @@ mock validates what the gateway sends like the real API does, so a bad translati
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 from pydantic import BaseModel
 
-from tests.support.mockservers.anthropic import start_anthropic_mock
+from tests.support.mockservers.anthropic import create_app
 from tests.support.mockservers.common import MockServer
+from tests.support.providers import collect_stream, gateway_config, provider_fixtures, strict_client
 
 KEY = "sk-ant-mock-key"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
@@ -28,53 +28,18 @@ TIME_TOOL = {"type": "function", "function": {
     "name": "get_time", "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}}}}}
 
 
-@pytest.fixture(scope="module")
-def mock() -> Iterator[MockServer]:
-    server = start_anthropic_mock(api_key=KEY, piece=29)  # streams arrive cut into 29-byte writes
-    yield server
-    server.stop()
+# streams arrive cut into 29-byte writes
+mock, url, client = provider_fixtures(lambda: MockServer(create_app(KEY, piece=29)), "claude", "anthropic", api_key=KEY)
 
 
 def _config(mock: MockServer, **provider: Any) -> dict[str, Any]:
-    return {"providers": {"claude": {"type": "anthropic", "api_key": KEY, "base_url": mock.base_url, **provider}},
-            "default_provider": "claude"}
-
-
-@pytest.fixture
-def client(gateway: Any, mock: MockServer) -> openai.OpenAI:
-    url = gateway(_config(mock))
-    return openai.OpenAI(base_url=url, api_key="unused", _strict_response_validation=True, max_retries=0)
+    return gateway_config("claude", "anthropic", **{"api_key": KEY, "base_url": mock.base_url, **provider})
 
 
 def _sent(mock: MockServer) -> dict[str, Any]:
     return mock.last("/v1/messages").json
 
 
-def _collect(stream: Any) -> dict[str, Any]:
-    content, calls, finish, usage, ids, roles = "", {}, None, None, set(), []
-    for chunk in stream:
-        ids.add(chunk.id)
-        if chunk.usage is not None:
-            assert chunk.choices == []
-            usage = chunk.usage
-        for choice in chunk.choices:
-            delta = choice.delta
-            if delta.role:
-                roles.append(delta.role)
-            content += delta.content or ""
-            for tc in delta.tool_calls or []:
-                call = calls.setdefault(tc.index, {"id": None, "name": None, "arguments": ""})
-                if tc.id:
-                    assert call["id"] is None
-                    call["id"] = tc.id
-                if tc.function and tc.function.name:
-                    call["name"] = tc.function.name
-                if tc.function and tc.function.arguments:
-                    call["arguments"] += tc.function.arguments
-            if choice.finish_reason:
-                finish = choice.finish_reason
-    return {"content": content, "tool_calls": [calls[i] for i in sorted(calls)], "finish": finish,
-            "usage": usage, "ids": ids, "roles": roles}
 
 
 # --- chat ---------------------------------------------------------------------------------------
@@ -98,7 +63,7 @@ def test_chat(client: openai.OpenAI, mock: MockServer) -> None:
 
 
 def test_stream(client: openai.OpenAI) -> None:
-    got = _collect(client.chat.completions.create(model="text", messages=[{"role": "user", "content": "Hello"}],
+    got = collect_stream(client.chat.completions.create(model="text", messages=[{"role": "user", "content": "Hello"}],
                                                   stream=True))
     assert got["roles"] == ["assistant"]
     assert got["content"] == "Hello! How can I help you today?"
@@ -108,7 +73,7 @@ def test_stream(client: openai.OpenAI) -> None:
 
 
 def test_stream_usage_chunk_when_asked(client: openai.OpenAI) -> None:
-    got = _collect(client.chat.completions.create(model="cached_usage", messages=[{"role": "user", "content": "4.2?"}],
+    got = collect_stream(client.chat.completions.create(model="cached_usage", messages=[{"role": "user", "content": "4.2?"}],
                                                   stream=True, stream_options={"include_usage": True}))
     assert got["content"] == "Section 4.2 says the licence may be renewed once."
     usage = got["usage"]
@@ -194,7 +159,7 @@ def test_parallel_tool_calls(client: openai.OpenAI, mock: MockServer) -> None:
 
 
 def test_stream_tools(client: openai.OpenAI) -> None:
-    got = _collect(client.chat.completions.create(model="tool_use", tools=[WEATHER_TOOL], stream=True,
+    got = collect_stream(client.chat.completions.create(model="tool_use", tools=[WEATHER_TOOL], stream=True,
                                                   messages=[{"role": "user", "content": "Weather in SF?"}]))
     assert got["finish"] == "tool_calls"
     assert got["content"] == "Okay, let's check the weather for San Francisco, CA:"
@@ -204,7 +169,7 @@ def test_stream_tools(client: openai.OpenAI) -> None:
 
 
 def test_stream_parallel_tools(client: openai.OpenAI) -> None:
-    got = _collect(client.chat.completions.create(model="parallel_tools", tools=[WEATHER_TOOL, TIME_TOOL],
+    got = collect_stream(client.chat.completions.create(model="parallel_tools", tools=[WEATHER_TOOL, TIME_TOOL],
                                                   stream=True, stream_options={"include_usage": True},
                                                   messages=[{"role": "user", "content": "Paris and Tokyo?"}]))
     assert [c["id"] for c in got["tool_calls"]] == ["toolu_01Paris7Hq2kLm", "toolu_01Tokyo9Rt5nBv", "toolu_01Clock3Xz8wQe"]
@@ -245,7 +210,7 @@ def test_images(client: openai.OpenAI, mock: MockServer) -> None:
 
 
 def test_stream_with_image(client: openai.OpenAI, mock: MockServer) -> None:
-    got = _collect(client.chat.completions.create(model="text", stream=True, messages=[{"role": "user", "content": [
+    got = collect_stream(client.chat.completions.create(model="text", stream=True, messages=[{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]}]))
     assert got["finish"] == "stop"
     assert _sent(mock)["messages"][0]["content"][0]["source"]["type"] == "base64"
@@ -275,7 +240,7 @@ def test_json_schema_parse(client: openai.OpenAI, mock: MockServer) -> None:
 
 
 def test_json_schema_stream(client: openai.OpenAI) -> None:
-    got = _collect(client.chat.completions.create(
+    got = collect_stream(client.chat.completions.create(
         model="json_schema", stream=True, messages=[{"role": "user", "content": "Describe Paris."}],
         response_format={"type": "json_schema", "json_schema": {"name": "CityInfo",
                                                                 "schema": CityInfo.model_json_schema()}}))
@@ -323,7 +288,7 @@ def test_errors(client: openai.OpenAI, scenario: str, exc: type, status: int, co
 
 def test_wrong_provider_key_is_502_upstream_auth_error(gateway: Any, mock: MockServer) -> None:
     url = gateway(_config(mock, api_key="sk-ant-wrong"))
-    client = openai.OpenAI(base_url=url, api_key="unused", _strict_response_validation=True, max_retries=0)
+    client = strict_client(url)
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model="text", messages=[{"role": "user", "content": "hi"}])
     assert info.value.status_code == 502

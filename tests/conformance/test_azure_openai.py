@@ -8,13 +8,19 @@ the mock checks the `api-key` header and the `api-version` query like Azure does
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
 from tests.support.mockservers.openai_like import OpenAILikeMock, collect_sdk_stream
+from tests.support.providers import (
+    assert_vision_parts_unchanged,
+    gateway_config,
+    lenient_client,
+    provider_fixtures,
+    strict_client,
+)
 
 KEY = "azure-mock-key"
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
@@ -22,20 +28,13 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters":
 TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}}}}}
 
 
-@pytest.fixture(scope="module")
-def mock() -> Iterator[OpenAILikeMock]:
-    with OpenAILikeMock("azure-openai", api_key=KEY) as server:
-        yield server
+PROVIDER = {"api_key": KEY, "deployment_id": "gpt4o-prod"}
+mock, url, client = provider_fixtures(lambda: OpenAILikeMock("azure-openai", api_key=KEY), "az", "azure-openai",
+                                       **PROVIDER)
 
 
 def config(mock: OpenAILikeMock, **provider: Any) -> dict[str, Any]:
-    return {"providers": {"az": {"type": "azure-openai", "api_key": KEY, "base_url": mock.base_url,
-                                 "deployment_id": "gpt4o-prod", **provider}}, "default_provider": "az"}
-
-
-@pytest.fixture
-def client(gateway: Any, mock: OpenAILikeMock) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway(config(mock)), api_key="unused", _strict_response_validation=True, max_retries=0)
+    return gateway_config("az", "azure-openai", base_url=mock.base_url, **{**PROVIDER, **provider})
 
 
 def ask(text: str) -> list[dict[str, Any]]:
@@ -109,13 +108,13 @@ def test_content_filtered_answer_keeps_openai_semantics(client: openai.OpenAI) -
 
 def test_embeddings(gateway: Any, mock: OpenAILikeMock) -> None:
     url = gateway(config(mock, embeddings_deployment_id="emb-small"))
-    client = openai.OpenAI(base_url=url, api_key="x", _strict_response_validation=True, max_retries=0)
+    client = strict_client(url)
     resp = client.embeddings.create(model="text-embedding-3-small", input=["a", "b"], encoding_format="float")
     assert [d.index for d in resp.data] == [0, 1] and resp.usage.prompt_tokens == 8
     assert resp.data[0].embedding[0] == pytest.approx(0.0023064255)
     assert mock.last("/embeddings").path == "/openai/deployments/emb-small/embeddings"
     # The SDK's default asks for base64 (which its strict models cannot hold): Azure encodes, the SDK decodes.
-    lenient = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
+    lenient = lenient_client(url)
     resp = lenient.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
     assert mock.last("/embeddings").json["encoding_format"] == "base64"
     assert resp.data[1].embedding[0] == pytest.approx(-0.012245877)
@@ -141,8 +140,7 @@ def test_errors(client: openai.OpenAI, scenario: str, exc_class: type, status: i
 
 
 def test_wrong_key_is_an_upstream_auth_error(gateway: Any, mock: OpenAILikeMock) -> None:
-    client = openai.OpenAI(base_url=gateway(config(mock, api_key="wrong")), api_key="x", _strict_response_validation=True,
-                           max_retries=0)
+    client = strict_client(gateway(config(mock, api_key="wrong")))
     with pytest.raises(openai.InternalServerError) as exc:
         client.chat.completions.create(model="gpt-4o", messages=ask("chat"))
     assert exc.value.status_code == 502 and exc.value.body["code"] == "upstream_auth_error"
@@ -158,9 +156,4 @@ def test_stream_cut_ends_with_an_error_not_a_clean_end(client: openai.OpenAI) ->
 
 
 def test_vision_parts_reach_the_provider_unchanged(client: openai.OpenAI, mock: OpenAILikeMock) -> None:
-    parts = [{"type": "text", "text": "chat"},
-             {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "detail": "low"}},
-             {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
-    resp = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": parts}])
-    assert resp.choices[0].message.content == "The capital of France is Paris."
-    assert mock.last("/chat/completions").json["messages"] == [{"role": "user", "content": parts}]
+    assert_vision_parts_unchanged(client, mock, "gpt-4o")

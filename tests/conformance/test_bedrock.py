@@ -10,7 +10,6 @@ Converse bodies Bedrock would reject, so a bad translation or a bad signature fa
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -18,6 +17,7 @@ import pytest
 
 from tests.support.mockservers import bedrock as mockbedrock
 from tests.support.mockservers.common import MockServer, load_json
+from tests.support.providers import collect_stream, gateway_config, provider_fixtures, strict_client
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 WEATHER = {"type": "function", "function": {
@@ -26,54 +26,15 @@ WEATHER = {"type": "function", "function": {
 ARN = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
 
 
-@pytest.fixture(scope="module")
-def mock() -> Iterator[MockServer]:
-    server = mockbedrock.serve(piece=23).start()  # event-stream frames arrive cut into 23-byte writes
-    yield server
-    server.stop()
+AWS = {"region": mockbedrock.REGION, "access_key_id": mockbedrock.ACCESS_KEY, "secret_access_key": mockbedrock.SECRET_KEY}
+# event-stream frames arrive cut into 23-byte writes
+mock, url, client = provider_fixtures(lambda: mockbedrock.serve(piece=23), "aws", "bedrock", **AWS)
 
 
 def _config(mock: MockServer, **provider: Any) -> dict[str, Any]:
-    creds = {"access_key_id": mockbedrock.ACCESS_KEY, "secret_access_key": mockbedrock.SECRET_KEY}
-    return {"providers": {"aws": {"type": "bedrock", "region": mockbedrock.REGION, "base_url": mock.base_url,
-                                  **creds, **provider}},
-            "default_provider": "aws"}
+    return gateway_config("aws", "bedrock", **{**AWS, "base_url": mock.base_url, **provider})
 
 
-def _client(url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url, api_key="unused", _strict_response_validation=True, max_retries=0)
-
-
-@pytest.fixture
-def client(gateway: Any, mock: MockServer) -> openai.OpenAI:
-    return _client(gateway(_config(mock)))
-
-
-def _collect(stream: Any) -> dict[str, Any]:
-    content, calls, finish, usage, ids, roles = "", {}, None, None, set(), []
-    for chunk in stream:
-        ids.add(chunk.id)
-        if chunk.usage is not None:
-            assert chunk.choices == []
-            usage = chunk.usage
-        for choice in chunk.choices:
-            delta = choice.delta
-            if delta.role:
-                roles.append(delta.role)
-            content += delta.content or ""
-            for tc in delta.tool_calls or []:
-                call = calls.setdefault(tc.index, {"id": None, "name": None, "arguments": ""})
-                if tc.id:
-                    assert call["id"] is None, "a tool call's id is sent once"
-                    call["id"] = tc.id
-                if tc.function and tc.function.name:
-                    call["name"] = tc.function.name
-                if tc.function and tc.function.arguments:
-                    call["arguments"] += tc.function.arguments
-            if choice.finish_reason:
-                finish = choice.finish_reason
-    return {"content": content, "tool_calls": [calls[i] for i in sorted(calls)], "finish": finish,
-            "usage": usage, "ids": ids, "roles": roles}
 
 
 # --- chat and stream ------------------------------------------------------------------------------
@@ -113,7 +74,7 @@ def test_wire_path_is_the_signed_path(client: openai.OpenAI, mock: MockServer) -
 
 
 def test_stream(client: openai.OpenAI, mock: MockServer) -> None:
-    got = _collect(client.chat.completions.create(model="text:0", stream=True,
+    got = collect_stream(client.chat.completions.create(model="text:0", stream=True,
                                                   messages=[{"role": "user", "content": "Capital?"}]))
     assert got["roles"] == ["assistant"]
     assert got["content"] == "The capital of France is Paris."
@@ -124,7 +85,7 @@ def test_stream(client: openai.OpenAI, mock: MockServer) -> None:
 def test_usage_details(client: openai.OpenAI) -> None:
     resp = client.chat.completions.create(model="cached_usage:0", messages=[{"role": "user", "content": "Section 4?"}])
     assert resp.usage.prompt_tokens == 3096 and resp.usage.prompt_tokens_details.cached_tokens == 2048
-    got = _collect(client.chat.completions.create(model="cached_usage:0", stream=True,
+    got = collect_stream(client.chat.completions.create(model="cached_usage:0", stream=True,
                                                   stream_options={"include_usage": True},
                                                   messages=[{"role": "user", "content": "Section 4?"}]))
     assert got["content"] == "Section 4 covers termination."
@@ -170,13 +131,13 @@ def test_parallel_tool_calls(client: openai.OpenAI, mock: MockServer) -> None:
 
 
 def test_stream_tools(client: openai.OpenAI) -> None:
-    got = _collect(client.chat.completions.create(model="tool_use:0", stream=True, tools=[WEATHER],
+    got = collect_stream(client.chat.completions.create(model="tool_use:0", stream=True, tools=[WEATHER],
                                                   messages=[{"role": "user", "content": "Paris?"}]))
     assert got["content"] == "I'll look up the weather."
     assert got["tool_calls"] == [{"id": "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", "name": "get_weather",
                                   "arguments": '{"city": "Paris", "unit": "celsius"}'}]
     assert got["finish"] == "tool_calls"
-    got = _collect(client.chat.completions.create(model=ARN + "parallel_tools", stream=True, tools=[WEATHER],
+    got = collect_stream(client.chat.completions.create(model=ARN + "parallel_tools", stream=True, tools=[WEATHER],
                                                   messages=[{"role": "user", "content": "Paris and Tokyo?"}]))
     assert [json.loads(c["arguments"])["city"] for c in got["tool_calls"]] == ["Paris", "Tokyo"]
 
@@ -218,7 +179,7 @@ def test_json_mode(client: openai.OpenAI, mock: MockServer) -> None:
     assert json.loads(resp.choices[0].message.content)["born"] == 1815
     fmt = mock.last("/converse").json["outputConfig"]["textFormat"]
     assert fmt["type"] == "json_schema" and json.loads(fmt["structure"]["jsonSchema"]["schema"]) == schema
-    got = _collect(client.chat.completions.create(model="json_schema:0", stream=True,
+    got = collect_stream(client.chat.completions.create(model="json_schema:0", stream=True,
                                                   response_format={"type": "json_object"},
                                                   messages=[{"role": "user", "content": "Ada"}]))
     assert json.loads(got["content"])["name"] == "Ada Lovelace"
@@ -228,7 +189,7 @@ def test_json_mode(client: openai.OpenAI, mock: MockServer) -> None:
 def test_guardrail_and_content_filter(client: openai.OpenAI) -> None:
     resp = client.chat.completions.create(model="guardrail:0", messages=[{"role": "user", "content": "..."}])
     assert resp.choices[0].finish_reason == "content_filter"
-    got = _collect(client.chat.completions.create(model="guardrail:0", stream=True,
+    got = collect_stream(client.chat.completions.create(model="guardrail:0", stream=True,
                                                   messages=[{"role": "user", "content": "..."}]))
     assert got["finish"] == "content_filter"
 
@@ -278,7 +239,7 @@ def test_errors(client: openai.OpenAI, name: str, exc: type[Exception], status: 
 
 
 def test_wrong_secret_is_refused_credentials(gateway: Any, mock: MockServer) -> None:
-    client = _client(gateway(_config(mock, secret_access_key="not-the-secret")))
+    client = strict_client(gateway(_config(mock, secret_access_key="not-the-secret")))
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model="text:0", messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 502 and info.value.code == "upstream_auth_error"
@@ -290,7 +251,7 @@ def test_bedrock_api_key_bearer(gateway: Any, mock: MockServer) -> None:
     provider = config["providers"]["aws"]
     del provider["access_key_id"], provider["secret_access_key"]
     provider["api_key"] = mockbedrock.API_KEY
-    resp = _client(gateway(config)).chat.completions.create(model="text:0", messages=[{"role": "user", "content": "x"}])
+    resp = strict_client(gateway(config)).chat.completions.create(model="text:0", messages=[{"role": "user", "content": "x"}])
     assert resp.choices[0].message.content == "The capital of France is Paris."
     assert mock.last("/converse").headers["authorization"] == f"Bearer {mockbedrock.API_KEY}"
 

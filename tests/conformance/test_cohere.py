@@ -10,15 +10,15 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 from pydantic import BaseModel
 
-from tests.support.mockservers.cohere import start_cohere_mock
+from tests.support.mockservers.cohere import create_app
 from tests.support.mockservers.common import MockServer
+from tests.support.providers import collect_stream, gateway_config, provider_fixtures, strict_client
 
 KEY = "co-mock-key-123"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
@@ -29,53 +29,18 @@ TIME_TOOL = {"type": "function", "function": {
     "name": "get_time", "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}}}}}
 
 
-@pytest.fixture(scope="module")
-def mock() -> Iterator[MockServer]:
-    server = start_cohere_mock(api_key=KEY, piece=31)  # streams arrive cut into 31-byte writes
-    yield server
-    server.stop()
+# streams arrive cut into 31-byte writes
+mock, url, client = provider_fixtures(lambda: MockServer(create_app(KEY, piece=31)), "co", "cohere", api_key=KEY)
 
 
 def _config(mock: MockServer, **provider: Any) -> dict[str, Any]:
-    return {"providers": {"co": {"type": "cohere", "api_key": KEY, "base_url": mock.base_url, **provider}},
-            "default_provider": "co"}
-
-
-@pytest.fixture
-def client(gateway: Any, mock: MockServer) -> openai.OpenAI:
-    url = gateway(_config(mock))
-    return openai.OpenAI(base_url=url, api_key="unused", _strict_response_validation=True, max_retries=0)
+    return gateway_config("co", "cohere", **{"api_key": KEY, "base_url": mock.base_url, **provider})
 
 
 def _sent(mock: MockServer, path: str = "/v2/chat") -> dict[str, Any]:
     return mock.last(path).json
 
 
-def _collect(stream: Any) -> dict[str, Any]:
-    content, calls, finish, usage, ids, roles = "", {}, None, None, set(), []
-    for chunk in stream:
-        ids.add(chunk.id)
-        if chunk.usage is not None:
-            assert chunk.choices == []
-            usage = chunk.usage
-        for choice in chunk.choices:
-            delta = choice.delta
-            if delta.role:
-                roles.append(delta.role)
-            content += delta.content or ""
-            for tc in delta.tool_calls or []:
-                call = calls.setdefault(tc.index, {"id": None, "name": None, "arguments": ""})
-                if tc.id:
-                    assert call["id"] is None
-                    call["id"] = tc.id
-                if tc.function and tc.function.name:
-                    call["name"] = tc.function.name
-                if tc.function and tc.function.arguments:
-                    call["arguments"] += tc.function.arguments
-            if choice.finish_reason:
-                finish = choice.finish_reason
-    return {"content": content, "tool_calls": [calls[i] for i in sorted(calls)], "finish": finish,
-            "usage": usage, "ids": ids, "roles": roles}
 
 
 # --- chat ---------------------------------------------------------------------------------------
@@ -97,7 +62,7 @@ def test_chat(client: openai.OpenAI, mock: MockServer) -> None:
 
 
 def test_stream(client: openai.OpenAI) -> None:
-    got = _collect(client.chat.completions.create(model="text", stream=True,
+    got = collect_stream(client.chat.completions.create(model="text", stream=True,
                                                   messages=[{"role": "user", "content": "What is an LLM?"}]))
     assert got["roles"] == ["assistant"]
     assert got["content"] == "LLMs are neural networks trained on large amounts of text."
@@ -106,7 +71,7 @@ def test_stream(client: openai.OpenAI) -> None:
 
 
 def test_stream_usage_chunk_and_cached_tokens(client: openai.OpenAI) -> None:
-    got = _collect(client.chat.completions.create(model="cached_usage", stream=True,
+    got = collect_stream(client.chat.completions.create(model="cached_usage", stream=True,
                                                   stream_options={"include_usage": True},
                                                   messages=[{"role": "user", "content": "4.2?"}]))
     assert (got["usage"].prompt_tokens, got["usage"].completion_tokens) == (1549, 12)
@@ -133,7 +98,7 @@ def test_citations_and_thinking_dropped(client: openai.OpenAI, stream: bool) -> 
                            ("thinking", "27 × 453 = 12,231.")):
         resp = client.chat.completions.create(model=scenario, stream=stream,
                                               messages=[{"role": "user", "content": "q"}])
-        content = _collect(resp)["content"] if stream else resp.choices[0].message.content
+        content = collect_stream(resp)["content"] if stream else resp.choices[0].message.content
         assert content == text
 
 
@@ -186,7 +151,7 @@ def test_parallel_tool_calls(client: openai.OpenAI) -> None:
 
 
 def test_stream_tools(client: openai.OpenAI) -> None:
-    got = _collect(client.chat.completions.create(model="tool_calls", tools=[WEATHER_TOOL], stream=True,
+    got = collect_stream(client.chat.completions.create(model="tool_calls", tools=[WEATHER_TOOL], stream=True,
                                                   messages=[{"role": "user", "content": "Weather in Toronto?"}]))
     assert got["finish"] == "tool_calls" and got["content"] == ""
     [call] = got["tool_calls"]
@@ -195,7 +160,7 @@ def test_stream_tools(client: openai.OpenAI) -> None:
 
 
 def test_stream_parallel_tools(client: openai.OpenAI) -> None:
-    got = _collect(client.chat.completions.create(model="parallel_tools", tools=[WEATHER_TOOL], stream=True,
+    got = collect_stream(client.chat.completions.create(model="parallel_tools", tools=[WEATHER_TOOL], stream=True,
                                                   stream_options={"include_usage": True},
                                                   messages=[{"role": "user", "content": "Madrid and Brasilia?"}]))
     assert [(c["id"], json.loads(c["arguments"])["location"]) for c in got["tool_calls"]] == [
@@ -204,7 +169,7 @@ def test_stream_parallel_tools(client: openai.OpenAI) -> None:
 
 
 def test_stream_text_then_tool(client: openai.OpenAI) -> None:
-    got = _collect(client.chat.completions.create(model="text_then_tool", tools=[TIME_TOOL], stream=True,
+    got = collect_stream(client.chat.completions.create(model="text_then_tool", tools=[TIME_TOOL], stream=True,
                                                   messages=[{"role": "user", "content": "Time in Tokyo?"}]))
     assert got["content"] == "Checking the time."
     assert [(c["name"], json.loads(c["arguments"])) for c in got["tool_calls"]] == [("get_time", {"timezone": "Asia/Tokyo"})]
@@ -235,7 +200,7 @@ def test_images(client: openai.OpenAI, mock: MockServer, stream: bool) -> None:
             {"type": "text", "text": "What is in these images?"},
             {"type": "image_url", "image_url": {"url": "https://example.com/square.jpg"}},
             {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}", "detail": "low"}}]}])
-    content = _collect(resp)["content"] if stream else resp.choices[0].message.content
+    content = collect_stream(resp)["content"] if stream else resp.choices[0].message.content
     assert content
     parts = _sent(mock)["messages"][0]["content"]
     assert parts[1] == {"type": "image_url", "image_url": {"url": "https://example.com/square.jpg"}}
@@ -262,7 +227,7 @@ def test_json_schema_parse(client: openai.OpenAI, mock: MockServer) -> None:
 
 
 def test_json_object_stream(client: openai.OpenAI, mock: MockServer) -> None:
-    got = _collect(client.chat.completions.create(model="json", stream=True, response_format={"type": "json_object"},
+    got = collect_stream(client.chat.completions.create(model="json", stream=True, response_format={"type": "json_object"},
                                                   messages=[{"role": "user", "content": "Paris as JSON"}]))
     assert json.loads(got["content"])["city"] == "Paris"
     assert _sent(mock)["response_format"] == {"type": "json_object"}
@@ -343,7 +308,7 @@ def test_errors(client: openai.OpenAI, scenario: str, exc: type, status: int, co
 
 def test_wrong_provider_key_is_502_upstream_auth_error(gateway: Any, mock: MockServer) -> None:
     url = gateway(_config(mock, api_key="co-wrong-key"))
-    client = openai.OpenAI(base_url=url, api_key="unused", _strict_response_validation=True, max_retries=0)
+    client = strict_client(url)
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model="text", messages=[{"role": "user", "content": "hi"}])
     assert info.value.status_code == 502 and info.value.body["code"] == "upstream_auth_error"

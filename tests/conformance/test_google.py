@@ -8,7 +8,6 @@ checks the API key and rejects bodies Gemini would reject, so a bad translation 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -16,6 +15,7 @@ import pytest
 
 from tests.support.mockservers.common import MockServer, load_json
 from tests.support.mockservers.google import API_KEY, serve
+from tests.support.providers import collect_stream, gateway_config, provider_fixtures, strict_client
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 WEATHER = {"type": "function", "function": {
@@ -26,50 +26,14 @@ WEATHER = {"type": "function", "function": {
 SIGNATURE = load_json("google", "chat", "tool_call.json")["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
 
 
-@pytest.fixture(scope="module")
-def mock() -> Iterator[MockServer]:
-    server = serve(piece=17).start()  # streams arrive cut into 17-byte writes
-    yield server
-    server.stop()
+# streams arrive cut into 17-byte writes
+mock, url, client = provider_fixtures(lambda: serve(piece=17), "gemini", "google", api_key=API_KEY)
 
 
 def _config(mock: MockServer, **provider: Any) -> dict[str, Any]:
-    return {"providers": {"gemini": {"type": "google", "api_key": API_KEY, "base_url": mock.base_url, **provider}},
-            "default_provider": "gemini"}
+    return gateway_config("gemini", "google", **{"api_key": API_KEY, "base_url": mock.base_url, **provider})
 
 
-@pytest.fixture
-def client(gateway: Any, mock: MockServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway(_config(mock)), api_key="unused", _strict_response_validation=True,
-                         max_retries=0)
-
-
-def _collect(stream: Any) -> dict[str, Any]:
-    content, calls, finish, usage, ids, roles, raw_calls = "", {}, None, None, set(), [], []
-    for chunk in stream:
-        ids.add(chunk.id)
-        if chunk.usage is not None:
-            assert chunk.choices == []
-            usage = chunk.usage
-        for choice in chunk.choices:
-            delta = choice.delta
-            if delta.role:
-                roles.append(delta.role)
-            content += delta.content or ""
-            for tc in delta.tool_calls or []:
-                raw_calls.append(tc)
-                call = calls.setdefault(tc.index, {"id": None, "name": None, "arguments": ""})
-                if tc.id:
-                    assert call["id"] is None, "a tool call's id is sent once"
-                    call["id"] = tc.id
-                if tc.function and tc.function.name:
-                    call["name"] = tc.function.name
-                if tc.function and tc.function.arguments:
-                    call["arguments"] += tc.function.arguments
-            if choice.finish_reason:
-                finish = choice.finish_reason
-    return {"content": content, "tool_calls": [calls[i] for i in sorted(calls)], "finish": finish,
-            "usage": usage, "ids": ids, "roles": roles, "raw_calls": raw_calls}
 
 
 # --- chat and stream ------------------------------------------------------------------------------
@@ -103,7 +67,7 @@ def test_multi_turn_and_n(client: openai.OpenAI, mock: MockServer) -> None:
 
 
 def test_stream(client: openai.OpenAI, mock: MockServer) -> None:
-    got = _collect(client.chat.completions.create(model="text", messages=[{"role": "user", "content": "Capital?"}],
+    got = collect_stream(client.chat.completions.create(model="text", messages=[{"role": "user", "content": "Capital?"}],
                                                   stream=True))
     assert got["roles"] == ["assistant"]
     assert got["content"] == "The capital of France is Paris."
@@ -119,7 +83,7 @@ def test_usage_details(client: openai.OpenAI) -> None:
     assert resp.usage.prompt_tokens_details.cached_tokens == 4096
     assert resp.usage.completion_tokens_details.reasoning_tokens == 187
     assert resp.usage.completion_tokens == 190 and resp.usage.total_tokens == 4310
-    got = _collect(client.chat.completions.create(model="usage_details", messages=[{"role": "user", "content": "6*7?"}],
+    got = collect_stream(client.chat.completions.create(model="usage_details", messages=[{"role": "user", "content": "6*7?"}],
                                                   stream=True, stream_options={"include_usage": True}))
     assert got["content"] == "42."
     assert got["usage"].prompt_tokens_details.cached_tokens == 4096
@@ -161,13 +125,13 @@ def test_parallel_tool_calls(client: openai.OpenAI) -> None:
 
 
 def test_stream_tools(client: openai.OpenAI) -> None:
-    got = _collect(client.chat.completions.create(model="parallel_tools", stream=True, tools=[WEATHER],
+    got = collect_stream(client.chat.completions.create(model="parallel_tools", stream=True, tools=[WEATHER],
                                                   messages=[{"role": "user", "content": "Paris, Tokyo?"}]))
     assert got["finish"] == "tool_calls"
     assert [(c["name"], c["arguments"]) for c in got["tool_calls"]] == [
         ("get_weather", '{"city":"Paris"}'), ("get_weather", '{"city":"Tokyo"}')]
     assert all(c["id"] for c in got["tool_calls"])
-    got = _collect(client.chat.completions.create(model="tool_call", stream=True, tools=[WEATHER],
+    got = collect_stream(client.chat.completions.create(model="tool_call", stream=True, tools=[WEATHER],
                                                   messages=[{"role": "user", "content": "Paris?"}]))
     assert got["tool_calls"][0]["arguments"] == '{"city":"Paris","unit":"celsius"}'
     head = next(tc for tc in got["raw_calls"] if tc.id)
@@ -197,7 +161,7 @@ def test_json_mode(client: openai.OpenAI, mock: MockServer) -> None:
     assert mock.last("/json_mode:generateContent").json["generationConfig"] == {"responseMimeType": "application/json"}
     schema = {"type": "object", "properties": {"name": {"type": "string"}, "born": {"type": "integer"}},
               "required": ["name", "born"], "additionalProperties": False}
-    got = _collect(client.chat.completions.create(model="json_mode", stream=True, messages=[{"role": "user", "content": "Ada"}],
+    got = collect_stream(client.chat.completions.create(model="json_mode", stream=True, messages=[{"role": "user", "content": "Ada"}],
                                                   response_format={"type": "json_schema",
                                                                    "json_schema": {"name": "p", "schema": schema, "strict": True}}))
     assert json.loads(got["content"])["name"] == "Ada Lovelace"
@@ -214,9 +178,9 @@ def test_safety_blocks(client: openai.OpenAI) -> None:
     assert resp.choices[0].finish_reason == "content_filter" and resp.choices[0].message.content is None
     resp = client.chat.completions.create(model="prompt_blocked", messages=[{"role": "user", "content": "..."}])
     assert resp.choices[0].finish_reason == "content_filter"
-    got = _collect(client.chat.completions.create(model="safety", stream=True, messages=[{"role": "user", "content": "..."}]))
+    got = collect_stream(client.chat.completions.create(model="safety", stream=True, messages=[{"role": "user", "content": "..."}]))
     assert got["content"] == "Here is how you" and got["finish"] == "content_filter"
-    got = _collect(client.chat.completions.create(model="prompt_blocked", stream=True,
+    got = collect_stream(client.chat.completions.create(model="prompt_blocked", stream=True,
                                                   messages=[{"role": "user", "content": "..."}]))
     assert got["roles"] == ["assistant"] and got["finish"] == "content_filter"
 
@@ -272,7 +236,7 @@ def test_errors(client: openai.OpenAI, name: str, exc: type[Exception], status: 
 
 def test_refused_key_is_502(gateway: Any, mock: MockServer) -> None:
     url = gateway(_config(mock, api_key="AIzaSy-wrong"))
-    client = openai.OpenAI(base_url=url, api_key="unused", _strict_response_validation=True, max_retries=0)
+    client = strict_client(url)
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model="text", messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 502 and info.value.code == "upstream_auth_error"

@@ -4,13 +4,12 @@ tests/fixtures/providers/groq (`service_tier: on_demand`, usage in `x_groq.usage
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import openai
 import pytest
 
 from tests.support.mockservers.openai_like import OpenAILikeMock, collect_sdk_stream
+from tests.support.providers import ask, assert_vision_parts_unchanged, drain, provider_fixtures
 
 KEY = "gsk-mock-key"
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
@@ -18,21 +17,7 @@ TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"typ
 MODEL = "llama-3.3-70b-versatile"
 
 
-@pytest.fixture(scope="module")
-def mock() -> Iterator[OpenAILikeMock]:
-    with OpenAILikeMock("groq", api_key=KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def client(gateway: Any, mock: OpenAILikeMock) -> openai.OpenAI:
-    url = gateway({"providers": {"groq": {"type": "groq", "api_key": KEY, "base_url": mock.base_url}},
-                   "default_provider": "groq"})
-    return openai.OpenAI(base_url=url, api_key="unused", _strict_response_validation=True, max_retries=0)
-
-
-def ask(text: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": text}]
+mock, url, client = provider_fixtures(lambda: OpenAILikeMock("groq", api_key=KEY), "groq", "groq", api_key=KEY)
 
 
 def test_chat_on_demand_tier_and_cached_tokens(client: openai.OpenAI, mock: OpenAILikeMock) -> None:
@@ -102,24 +87,17 @@ def test_errors(client: openai.OpenAI, scenario: str, exc_class: type, status: i
 
 def test_error_event_mid_stream(client: openai.OpenAI) -> None:
     with pytest.raises(openai.APIError) as exc:
-        for _ in client.chat.completions.create(model=MODEL, messages=ask("stream_error"), stream=True):
-            pass
+        drain(client.chat.completions.create(model=MODEL, messages=ask("stream_error"), stream=True))
     assert "Failed to call a function" in exc.value.message
 
 
 def test_stream_cut(client: openai.OpenAI) -> None:
     with pytest.raises(openai.APIError):
-        for _ in client.chat.completions.create(model=MODEL, messages=ask("stream_cut"), stream=True):
-            pass
+        drain(client.chat.completions.create(model=MODEL, messages=ask("stream_cut"), stream=True))
 
 
 def test_vision_parts_reach_the_provider_unchanged(client: openai.OpenAI, mock: OpenAILikeMock) -> None:
-    parts = [{"type": "text", "text": "chat"},
-             {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "detail": "low"}},
-             {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
-    resp = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": parts}])
-    assert resp.choices[0].message.content == "The capital of France is Paris."
-    assert mock.last("/chat/completions").json["messages"] == [{"role": "user", "content": parts}]
+    assert_vision_parts_unchanged(client, mock, MODEL)
 
 
 def test_embeddings_are_a_clear_400(client: openai.OpenAI, mock: OpenAILikeMock) -> None:

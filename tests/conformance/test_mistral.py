@@ -5,13 +5,18 @@ such as `seed`/`user`/`stream_options`, tool-call ids that are not nine alphanum
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import openai
 import pytest
 
 from tests.support.mockservers.openai_like import OpenAILikeMock, collect_sdk_stream
+from tests.support.providers import (
+    ask,
+    assert_vision_parts_unchanged,
+    drain,
+    lenient_client,
+    provider_fixtures,
+)
 
 KEY = "mistral-mock-key"
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
@@ -19,25 +24,7 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters":
 TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
 
 
-@pytest.fixture(scope="module")
-def mock() -> Iterator[OpenAILikeMock]:
-    with OpenAILikeMock("mistral", api_key=KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def url(gateway: Any, mock: OpenAILikeMock) -> str:
-    return gateway({"providers": {"mistral": {"type": "mistral", "api_key": KEY, "base_url": mock.base_url}},
-                    "default_provider": "mistral"})
-
-
-@pytest.fixture
-def client(url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url, api_key="unused", _strict_response_validation=True, max_retries=0)
-
-
-def ask(text: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": text}]
+mock, url, client = provider_fixtures(lambda: OpenAILikeMock("mistral", api_key=KEY), "mistral", "mistral", api_key=KEY)
 
 
 def test_chat_translates_openai_only_fields(client: openai.OpenAI, mock: OpenAILikeMock) -> None:
@@ -119,7 +106,7 @@ def test_embeddings(client: openai.OpenAI, url: str, mock: OpenAILikeMock) -> No
     resp = client.embeddings.create(model="mistral-embed", input=["a", "b"], encoding_format="float", dimensions=4)
     assert len(resp.data) == 2 and resp.usage.total_tokens == 15
     assert mock.last("/embeddings").json == {"model": "mistral-embed", "input": ["a", "b"], "output_dimension": 4}
-    lenient = openai.OpenAI(base_url=url, api_key="x", max_retries=0)  # SDK default: base64, encoded by the gateway
+    lenient = lenient_client(url)  # SDK default: base64, encoded by the gateway
     resp = lenient.embeddings.create(model="mistral-embed", input=["a", "b"])
     assert "encoding_format" not in mock.last("/embeddings").json
     assert resp.data[0].embedding[0] == pytest.approx(-0.016632080078125)
@@ -147,14 +134,8 @@ def test_errors(client: openai.OpenAI, scenario: str, exc_class: type, status: i
 
 def test_stream_cut(client: openai.OpenAI) -> None:
     with pytest.raises(openai.APIError):
-        for _ in client.chat.completions.create(model="mistral-large-latest", messages=ask("stream_cut"), stream=True):
-            pass
+        drain(client.chat.completions.create(model="mistral-large-latest", messages=ask("stream_cut"), stream=True))
 
 
 def test_vision_parts_reach_the_provider_unchanged(client: openai.OpenAI, mock: OpenAILikeMock) -> None:
-    parts = [{"type": "text", "text": "chat"},
-             {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "detail": "low"}},
-             {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
-    resp = client.chat.completions.create(model="pixtral-large-latest", messages=[{"role": "user", "content": parts}])
-    assert resp.choices[0].message.content == "The capital of France is Paris."
-    assert mock.last("/chat/completions").json["messages"] == [{"role": "user", "content": parts}]
+    assert_vision_parts_unchanged(client, mock, "pixtral-large-latest")

@@ -6,7 +6,6 @@ OpenAI-like mock in its `ollama-openai` flavour. The native mock refuses what Ol
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -14,27 +13,14 @@ import pytest
 
 from tests.support.mockservers.ollama import OllamaMock
 from tests.support.mockservers.openai_like import OpenAILikeMock, collect_sdk_stream
+from tests.support.providers import drain, lenient_client, provider_fixtures, strict_client
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
 TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
 
 
-@pytest.fixture(scope="module")
-def mock() -> Iterator[OllamaMock]:
-    with OllamaMock() as server:
-        yield server
-
-
-@pytest.fixture
-def url(gateway: Any, mock: OllamaMock) -> str:
-    return gateway({"providers": {"local": {"type": "ollama", "base_url": mock.base_url, "keep_alive": "5m"}},
-                    "default_provider": "local"})
-
-
-@pytest.fixture
-def client(url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url, api_key="unused", _strict_response_validation=True, max_retries=0)
+mock, url, client = provider_fixtures(OllamaMock, "local", "ollama", keep_alive="5m")
 
 
 def ask(text: str) -> list[dict[str, Any]]:
@@ -117,7 +103,7 @@ def test_embeddings(client: openai.OpenAI, url: str, mock: OllamaMock) -> None:
     resp = client.embeddings.create(model="all-minilm", input=["a", "b"], encoding_format="float")
     assert [d.index for d in resp.data] == [0, 1] and resp.usage.prompt_tokens == 8
     assert mock.last("/api/embed").json == {"model": "all-minilm", "input": ["a", "b"], "keep_alive": "5m"}
-    lenient = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
+    lenient = lenient_client(url)
     assert lenient.embeddings.create(model="all-minilm", input="a").data[1].embedding[1] == pytest.approx(0.06042469)
 
 
@@ -136,8 +122,7 @@ def test_errors(client: openai.OpenAI, scenario: str, exc_class: type, status: i
 def test_error_line_and_cut(client: openai.OpenAI) -> None:
     for scenario, text in (("stream_error", "unexpected EOF"), ("stream_cut", "before it was complete")):
         with pytest.raises(openai.APIError) as exc:
-            for _ in client.chat.completions.create(model="llama3.2", messages=ask(scenario), stream=True):
-                pass
+            drain(client.chat.completions.create(model="llama3.2", messages=ask(scenario), stream=True))
         assert text in exc.value.message
 
 
@@ -148,7 +133,7 @@ def test_openai_api_mode(gateway: Any) -> None:
         root = mock.base_url[: -len("/v1")]
         url = gateway({"providers": {"local": {"type": "ollama", "api": "openai", "base_url": root}},
                        "default_provider": "local"})
-        client = openai.OpenAI(base_url=url, api_key="x", _strict_response_validation=True, max_retries=0)
+        client = strict_client(url)
         assert client.chat.completions.create(model="llama3.2", messages=ask("chat")).choices[0].message.content \
             == "The capital of France is Paris."
         got = collect_sdk_stream(client.chat.completions.create(model="llama3.2", messages=ask("tools"), tools=[WEATHER],

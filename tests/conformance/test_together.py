@@ -4,13 +4,18 @@ replaying tests/fixtures/providers/together (chunks without `model`, `eos`, embe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import openai
 import pytest
 
 from tests.support.mockservers.openai_like import OpenAILikeMock, collect_sdk_stream
+from tests.support.providers import (
+    ask,
+    assert_vision_parts_unchanged,
+    drain,
+    lenient_client,
+    provider_fixtures,
+)
 
 KEY = "tg-mock-key"
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
@@ -18,25 +23,8 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters":
 TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
 
 
-@pytest.fixture(scope="module")
-def mock() -> Iterator[OpenAILikeMock]:
-    with OpenAILikeMock("together", api_key=KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def url(gateway: Any, mock: OpenAILikeMock) -> str:
-    return gateway({"providers": {"together": {"type": "together", "api_key": KEY, "base_url": mock.base_url}},
-                    "default_provider": "together"})
-
-
-@pytest.fixture
-def client(url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url, api_key="unused", _strict_response_validation=True, max_retries=0)
-
-
-def ask(text: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": text}]
+mock, url, client = provider_fixtures(lambda: OpenAILikeMock("together", api_key=KEY), "together", "together",
+                                       api_key=KEY)
 
 
 def test_chat_eos_and_cached_tokens(client: openai.OpenAI, mock: OpenAILikeMock) -> None:
@@ -83,7 +71,7 @@ def test_json_mode(client: openai.OpenAI, mock: OpenAILikeMock) -> None:
 def test_embeddings_without_upstream_usage(client: openai.OpenAI, url: str) -> None:
     resp = client.embeddings.create(model="BAAI/bge-large-en-v1.5", input=["a", "b"], encoding_format="float")
     assert len(resp.data) == 2 and resp.usage.prompt_tokens == 0
-    lenient = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
+    lenient = lenient_client(url)
     assert lenient.embeddings.create(model="BAAI/bge-large-en-v1.5", input="a").data[0].embedding[0] == pytest.approx(0.2633975)
 
 
@@ -107,14 +95,8 @@ def test_errors(client: openai.OpenAI, scenario: str, exc_class: type, status: i
 def test_error_event_and_cut(client: openai.OpenAI) -> None:
     for scenario in ("stream_error", "stream_cut"):
         with pytest.raises(openai.APIError):
-            for _ in client.chat.completions.create(model=MODEL, messages=ask(scenario), stream=True):
-                pass
+            drain(client.chat.completions.create(model=MODEL, messages=ask(scenario), stream=True))
 
 
 def test_vision_parts_reach_the_provider_unchanged(client: openai.OpenAI, mock: OpenAILikeMock) -> None:
-    parts = [{"type": "text", "text": "chat"},
-             {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "detail": "low"}},
-             {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
-    resp = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": parts}])
-    assert resp.choices[0].message.content == "The capital of France is Paris."
-    assert mock.last("/chat/completions").json["messages"] == [{"role": "user", "content": parts}]
+    assert_vision_parts_unchanged(client, mock, MODEL)

@@ -4,38 +4,25 @@ tests/fixtures/providers/vllm. vLLM extras sent with `extra_body` must reach the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import openai
 import pytest
 
 from tests.support.mockservers.openai_like import OpenAILikeMock, collect_sdk_stream
+from tests.support.providers import (
+    ask,
+    assert_vision_parts_unchanged,
+    drain,
+    lenient_client,
+    provider_fixtures,
+)
 
 MODEL = "Qwen/Qwen2.5-7B-Instruct"
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
 TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
 
 
-@pytest.fixture(scope="module")
-def mock() -> Iterator[OpenAILikeMock]:
-    with OpenAILikeMock("vllm", api_key=None) as server:
-        yield server
-
-
-@pytest.fixture
-def url(gateway: Any, mock: OpenAILikeMock) -> str:
-    return gateway({"providers": {"local": {"type": "vllm", "base_url": mock.base_url, "model": MODEL}},
-                    "default_provider": "local"})
-
-
-@pytest.fixture
-def client(url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url, api_key="unused", _strict_response_validation=True, max_retries=0)
-
-
-def ask(text: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": text}]
+mock, url, client = provider_fixtures(lambda: OpenAILikeMock("vllm", api_key=None), "local", "vllm", model=MODEL)
 
 
 def test_chat_extras_pass_through(client: openai.OpenAI, mock: OpenAILikeMock) -> None:
@@ -82,7 +69,7 @@ def test_json_mode(client: openai.OpenAI) -> None:
 def test_embeddings(client: openai.OpenAI, url: str, mock: OpenAILikeMock) -> None:
     resp = client.embeddings.create(model="BAAI/bge-m3", input=["a", "b"], encoding_format="float")
     assert resp.usage.prompt_tokens == 9 and resp.data[1].embedding[0] == pytest.approx(-0.0321)
-    lenient = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
+    lenient = lenient_client(url)
     resp = lenient.embeddings.create(model="BAAI/bge-m3", input=["a", "b"])
     assert mock.last("/embeddings").json["encoding_format"] == "base64"  # vLLM encodes, the SDK decodes
     assert resp.data[0].embedding[0] == pytest.approx(0.0123)
@@ -90,8 +77,7 @@ def test_embeddings(client: openai.OpenAI, url: str, mock: OpenAILikeMock) -> No
 
 def test_abort_is_an_error_not_a_finish(client: openai.OpenAI) -> None:
     with pytest.raises(openai.APIError):
-        for _ in client.chat.completions.create(model=MODEL, messages=ask("abort"), stream=True):
-            pass
+        drain(client.chat.completions.create(model=MODEL, messages=ask("abort"), stream=True))
 
 
 @pytest.mark.parametrize("scenario, exc_class, status", [
@@ -110,14 +96,8 @@ def test_errors(client: openai.OpenAI, scenario: str, exc_class: type, status: i
 
 def test_stream_cut(client: openai.OpenAI) -> None:
     with pytest.raises(openai.APIError):
-        for _ in client.chat.completions.create(model=MODEL, messages=ask("stream_cut"), stream=True):
-            pass
+        drain(client.chat.completions.create(model=MODEL, messages=ask("stream_cut"), stream=True))
 
 
 def test_vision_parts_reach_the_provider_unchanged(client: openai.OpenAI, mock: OpenAILikeMock) -> None:
-    parts = [{"type": "text", "text": "chat"},
-             {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "detail": "low"}},
-             {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
-    resp = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": parts}])
-    assert resp.choices[0].message.content == "The capital of France is Paris."
-    assert mock.last("/chat/completions").json["messages"] == [{"role": "user", "content": parts}]
+    assert_vision_parts_unchanged(client, mock, MODEL)

@@ -9,7 +9,7 @@ message from the chunks.
 
 Conformance: `strict_client` is the official `openai` SDK with strict response validation and no
 retries, `gateway_config` the one-provider gateway config, `collect_stream` reads an SDK stream,
-`openai_like_fixtures` the mock / url / client fixtures of an OpenAI-like type's suite.
+`provider_fixtures` makes a suite's mock / url / client fixtures.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from deployments.providers import registry
 from deployments.providers.base import CallContext
 from tests.support.mockservers.common import FIXTURES
-from tests.support.mockservers.openai_like import OpenAILikeMock, parse_sse
+from tests.support.mockservers.openai_like import parse_sse
 
 CREATED = 1700000000  # every test context's `created`
 
@@ -202,6 +202,11 @@ def strict_client(url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=url, api_key="unused", _strict_response_validation=True, max_retries=0)
 
 
+def lenient_client(url: str) -> openai.OpenAI:
+    """The SDK as most users run it: default (lenient) parsing, no retries."""
+    return openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+
+
 def gateway_config(name: str, provider_type: str, **fields: Any) -> dict[str, Any]:
     """A gateway config with one provider, the default."""
     return {"providers": {name: {"type": provider_type, **fields}}, "default_provider": name}
@@ -247,20 +252,25 @@ def collect_stream(stream: Any) -> dict[str, Any]:
             "usage": usage, "ids": ids, "roles": roles, "raw_calls": raw_calls}
 
 
-def openai_like_fixtures(flavour: str, provider_type: str, name: str, api_key: str | None,
-                         **fields: Any) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
-    """The `mock` (module-scoped OpenAILikeMock), `url` (the gateway's /v1 in front of it) and `client`
-    (strict SDK) fixtures of an OpenAI-like type's suite: `mock, url, client = openai_like_fixtures(...)`."""
+def provider_fixtures(serve: Callable[[], Any], name: str, provider_type: str,
+                      **fields: Any) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """The `mock`, `url` and `client` fixtures of a provider's conformance suite, for
+    `mock, url, client = provider_fixtures(...)` at module level:
+
+    - `mock` (module scope): `serve()`'s mock server (a context manager that starts it), running;
+    - `url`: an in-process gateway whose one provider, `name` of `provider_type` with `fields`, has
+      the mock as its `base_url`;
+    - `client`: the strict SDK client on that gateway.
+    """
 
     @pytest.fixture(scope="module")
-    def mock() -> Iterator[OpenAILikeMock]:
-        with OpenAILikeMock(flavour, api_key=api_key) as server:
+    def mock() -> Iterator[Any]:
+        with serve() as server:
             yield server
 
     @pytest.fixture
-    def url(gateway: Any, mock: OpenAILikeMock) -> str:
-        key = {"api_key": api_key} if api_key is not None else {}
-        return gateway(gateway_config(name, provider_type, **key, base_url=mock.base_url, **fields))
+    def url(gateway: Any, mock: Any) -> str:
+        return gateway(gateway_config(name, provider_type, base_url=mock.base_url, **fields))
 
     @pytest.fixture
     def client(url: str) -> openai.OpenAI:
@@ -277,7 +287,8 @@ VISION_PARTS = [
 ]
 
 
-def assert_vision_parts_unchanged(client: openai.OpenAI, mock: Any, model: str, answer: str) -> None:
+def assert_vision_parts_unchanged(client: openai.OpenAI, mock: Any, model: str,
+                                  answer: str = "The capital of France is Paris.") -> None:
     """Image parts (a data URL with detail, an https URL) reach an OpenAI-like provider as sent."""
     resp = client.chat.completions.create(model=model, messages=[{"role": "user", "content": VISION_PARTS}])
     assert resp.choices[0].message.content == answer
@@ -298,7 +309,8 @@ __all__ = [
     "drain",
     "feed",
     "gateway_config",
-    "openai_like_fixtures",
+    "lenient_client",
+    "provider_fixtures",
     "parse_chunk_sse",
     "strict_chunks",
     "strict_client",
