@@ -96,14 +96,20 @@ def create_app(api_key: str = "co-mock-key", piece: int = 0) -> web.Application:
             return _error(401, "invalid api token")
         return None
 
-    async def chat(request: web.Request) -> web.StreamResponse:
+    async def read(request: web.Request) -> tuple[Any, web.Response | None]:
+        """The JSON body of an authorized request, or the error the API answers instead."""
         denied = auth(request)
         if denied is not None:
-            return denied
+            return None, denied
         try:
-            body = await request.json()
+            return await request.json(), None
         except ValueError:
-            return _error(400, "invalid request: body is not valid JSON")
+            return None, _error(400, "invalid request: body is not valid JSON")
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        body, failure = await read(request)
+        if failure is not None:
+            return failure
         problem = validate_chat(body)
         if problem:
             return _error(400, problem)
@@ -124,13 +130,9 @@ def create_app(api_key: str = "co-mock-key", piece: int = 0) -> web.Application:
                            "have access to the model.")
 
     async def embed(request: web.Request) -> web.Response:
-        denied = auth(request)
-        if denied is not None:
-            return denied
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "invalid request: body is not valid JSON")
+        body, failure = await read(request)
+        if failure is not None:
+            return failure
         if isinstance(body, dict) and str(body.get("model", "")).startswith("error-"):
             resp = _error_fixture(str(body["model"]))
             if resp is not None:

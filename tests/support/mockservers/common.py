@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from aiohttp import web
@@ -121,6 +121,37 @@ class MockServer:
             if req.path.endswith(path_suffix):
                 return req
         raise AssertionError(f"no request to *{path_suffix} was recorded")
+
+
+class ServedMock:
+    """Base of the mock classes that serve their app through a MockServer in `self.server`:
+    `with Mock(...) as mock:` starts and stops it; `requests` / `last` are what it recorded."""
+
+    server: MockServer
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.server.requests
+
+    def last(self, suffix: str = "") -> RecordedRequest:
+        return self.server.last(suffix)
+
+    def start(self) -> Self:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .common import MockServer, json_response
+from .common import MockServer, ServedMock, json_response
 
 WORDS = ["says", "hi", "from", "the", "faulty", "upstream"]
 
@@ -45,7 +45,7 @@ class Call:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-class FaultyUpstream:
+class FaultyUpstream(ServedMock):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._scripts: dict[str, list[str]] = {}
@@ -58,20 +58,7 @@ class FaultyUpstream:
         app.router.add_post("/{target}/v1/embeddings", self._embeddings)
         self.server = MockServer(app)
 
-    # -- lifecycle and commands --------------------------------------------------------------------
-    def start(self) -> FaultyUpstream:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> FaultyUpstream:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
+    # -- commands --------------------------------------------------------------------------------------
     @property
     def root(self) -> str:
         return self.server.base_url

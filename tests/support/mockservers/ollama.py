@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .common import FIXTURES, MockServer, json_response, stream_bytes
+from .common import FIXTURES, MockServer, ServedMock, json_response, stream_bytes
 from .openai_like import error_fixture, scenario
 
 FOLDER = "ollama"
@@ -50,7 +50,7 @@ def check_chat(body: Any) -> web.Response | None:
     return None
 
 
-class OllamaMock:
+class OllamaMock(ServedMock):
     """`with OllamaMock() as mock: mock.base_url` ("http://127.0.0.1:PORT", the provider's base_url)."""
 
     def __init__(self, piece: int = 11) -> None:
@@ -59,30 +59,6 @@ class OllamaMock:
         app.router.add_post("/api/chat", self.chat)
         app.router.add_post("/api/embed", self.embed)
         self.server = MockServer(app)
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-    @property
-    def requests(self) -> list[Any]:
-        return self.server.requests
-
-    def last(self, suffix: str = "") -> Any:
-        return self.server.last(suffix)
-
-    def start(self) -> OllamaMock:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> OllamaMock:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = orjson.loads(await request.read() or b"null")

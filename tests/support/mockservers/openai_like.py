@@ -15,8 +15,8 @@ Also here: `parse_sse` / `assemble` for tests that read OpenAI SSE output.
 
 from __future__ import annotations
 
-import re
 import base64
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .common import FIXTURES, MockServer, json_response, stream_bytes
+from .common import FIXTURES, MockServer, ServedMock, json_response, stream_bytes
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def error_fixture(folder: str, name: str) -> web.Response:
     return json_response(case["status"], case["body"], headers)
 
 
-class OpenAILikeMock:
+class OpenAILikeMock(ServedMock):
     """`with OpenAILikeMock("mistral", api_key="k") as mock: mock.base_url` (what the provider config takes)."""
 
     def __init__(self, flavour: str, api_key: str | None = "test-key", piece: int = 13) -> None:
@@ -94,31 +94,11 @@ class OpenAILikeMock:
             app.router.add_post(self.flavour.prefix + "/embeddings", self.embeddings)
         self.server = MockServer(app)
 
-    # -- lifecycle --------------------------------------------------------------------------------
+    # -- where it serves ---------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
         """The provider's `base_url` (Azure: the resource root; others: the API root)."""
         return self.server.base_url + self.flavour.prefix
-
-    @property
-    def requests(self) -> list[Any]:
-        return self.server.requests
-
-    def last(self, suffix: str = "") -> Any:
-        return self.server.last(suffix)
-
-    def start(self) -> OpenAILikeMock:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> OpenAILikeMock:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- checks the real API makes ------------------------------------------------------------------
     def _auth_error(self, request: web.Request) -> web.Response | None:
