@@ -17,9 +17,8 @@ import pytest
 
 from tests.support.mockservers import bedrock as mockbedrock
 from tests.support.mockservers.common import MockServer, load_json
-from tests.support.providers import collect_stream, gateway_config, provider_fixtures, strict_client
+from tests.support.providers import PNG, collect_stream, gateway_config, provider_fixtures, strict_client
 
-PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather for a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}

@@ -18,10 +18,9 @@ from pydantic import BaseModel
 
 from tests.support.mockservers.cohere import create_app
 from tests.support.mockservers.common import MockServer
-from tests.support.providers import collect_stream, gateway_config, provider_fixtures, strict_client
+from tests.support.providers import PNG, collect_stream, gateway_config, provider_fixtures, strict_client
 
 KEY = "co-mock-key-123"
-PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "gets the weather of a given location",
     "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}

@@ -31,6 +31,7 @@ from tests.support.mockservers.common import FIXTURES
 from tests.support.mockservers.openai_like import parse_sse
 
 CREATED = 1700000000  # every test context's `created`
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="  # 1x1 PNG
 
 
 # --- unit tests: one provider type -----------------------------------------------------------------
@@ -72,6 +73,13 @@ class ProviderKit:
         adapter = (make or self.adapter)(**case["config"])
         return case, adapter.chat_request(copy.deepcopy(case["openai"]), self.ctx(case["model"]), case["stream"])
 
+    def check_request_golden(self, path: Path, make: Callable[..., Any] | None = None) -> tuple[dict[str, Any], Any]:
+        """`request_case`, asserting the golden's `url` and `upstream` body; returns both for more checks."""
+        case, req = self.request_case(path, make)
+        assert req.url == case["url"]
+        assert orjson.loads(req.body) == case["upstream"]
+        return case, req
+
     def completion(self, *parts: str, model: str | None = None) -> dict[str, Any]:
         """The chat.completion the adapter makes of a response fixture, checked by the SDK's model."""
         out = orjson.loads(self.adapter().chat_response(200, self.fixture(*parts), self.ctx(model)))
@@ -90,6 +98,13 @@ class ProviderKit:
         if crlf:
             raw = raw.replace(b"\n", b"\r\n")
         return self.stream(raw, include_usage, piece)
+
+    def run_stream(self, name: str, piece: int = 0, include_usage: bool = False,
+                   crlf: bool = False) -> tuple[Any, bytes]:
+        """(the translator, its output) for `stream/<name>.sse` fed in `piece`-byte reads."""
+        out, translator = self.stream_fixture("stream", f"{name}.sse", include_usage=include_usage, piece=piece,
+                                              crlf=crlf)
+        return translator, out
 
     def error(self, name: str, **headers: str) -> tuple[dict[str, Any], Any]:
         """(the fixture, the adapter's error) for `errors/<name>.json` ({"status", "headers", "body"});
@@ -297,6 +312,7 @@ def assert_vision_parts_unchanged(client: openai.OpenAI, mock: Any, model: str,
 
 __all__ = [
     "CREATED",
+    "PNG",
     "VISION_PARTS",
     "ProviderKit",
     "accumulate",

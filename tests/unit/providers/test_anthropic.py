@@ -11,7 +11,8 @@ import pytest
 
 from serve_app import errors as E
 from serve_app.errors import GatewayError, UpstreamError
-from tests.support.providers import ProviderKit, assemble, assert_error_fixtures_covered, parse_chunk_sse
+from tests.support.providers import ProviderKit, assemble, assert_error_fixtures_covered
+from tests.support.providers import parse_chunk_sse as parse_sse
 
 KIT = ProviderKit("anthropic", name="claude", model="claude-sonnet-4-5",
                   config={"api_key": "sk-ant-test", "model": "claude-sonnet-4-5"})
@@ -191,20 +192,12 @@ def test_response_not_json_is_upstream_error() -> None:
 # --- streams -----------------------------------------------------------------------------------
 
 
-def run_stream(name: str, piece: int, include_usage: bool = False, crlf: bool = False):
-    out, translator = KIT.stream_fixture("stream", f"{name}.sse", include_usage=include_usage, piece=piece, crlf=crlf)
-    return translator, out
-
-
-parse_sse = parse_chunk_sse
-
-
 PIECES = [0, 1, 13, 64]
 
 
 @pytest.mark.parametrize("piece", PIECES)
 def test_stream_text(piece: int) -> None:
-    translator, out = run_stream("text", piece)
+    translator, out = KIT.run_stream("text", piece)
     chunks, done = parse_sse(out)
     assert done
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
@@ -221,14 +214,14 @@ def test_stream_text(piece: int) -> None:
 
 
 def test_stream_crlf_line_endings() -> None:
-    _, out = run_stream("text", 5, crlf=True)
+    _, out = KIT.run_stream("text", 5, crlf=True)
     chunks, done = parse_sse(out)
     assert done and assemble(chunks)["content"] == "Hello! How can I help you today?"
 
 
 @pytest.mark.parametrize("piece", PIECES)
 def test_stream_tool_use(piece: int) -> None:
-    _, out = run_stream("tool_use", piece)
+    _, out = KIT.run_stream("tool_use", piece)
     chunks, done = parse_sse(out)
     msg = assemble(chunks)
     assert done and msg["finish"] == "tool_calls"
@@ -244,7 +237,7 @@ def test_stream_tool_use(piece: int) -> None:
 
 @pytest.mark.parametrize("piece", PIECES)
 def test_stream_parallel_tool_calls(piece: int) -> None:
-    _, out = run_stream("parallel_tools", piece)
+    _, out = KIT.run_stream("parallel_tools", piece)
     chunks, done = parse_sse(out)
     msg = assemble(chunks)
     assert done and msg["finish"] == "tool_calls"
@@ -255,7 +248,7 @@ def test_stream_parallel_tool_calls(piece: int) -> None:
 
 
 def test_stream_json_schema_tool_streams_as_content() -> None:
-    _, out = run_stream("json_schema", 9)
+    _, out = KIT.run_stream("json_schema", 9)
     chunks, done = parse_sse(out)
     msg = assemble(chunks)
     assert done and msg["finish"] == "stop" and msg["tool_calls"] == []
@@ -263,7 +256,7 @@ def test_stream_json_schema_tool_streams_as_content() -> None:
 
 
 def test_stream_usage_chunk_only_when_asked_and_cached_tokens() -> None:
-    translator, out = run_stream("cached_usage", 0, include_usage=True)
+    translator, out = KIT.run_stream("cached_usage", 0, include_usage=True)
     chunks, done = parse_sse(out)
     assert done
     usage_chunk = chunks[-1]
@@ -275,14 +268,14 @@ def test_stream_usage_chunk_only_when_asked_and_cached_tokens() -> None:
 
 
 def test_stream_thinking_dropped_reasoning_tokens_counted() -> None:
-    translator, out = run_stream("thinking", 11, include_usage=True)
+    translator, out = KIT.run_stream("thinking", 11, include_usage=True)
     chunks, _ = parse_sse(out)
     assert assemble(chunks)["content"] == "27 × 453 = 12,231."
     assert translator.usage["completion_tokens_details"] == {"reasoning_tokens": 81}
 
 
 def test_stream_max_tokens_is_length() -> None:
-    _, out = run_stream("max_tokens", 0)
+    _, out = KIT.run_stream("max_tokens", 0)
     assert assemble(parse_sse(out)[0])["finish"] == "length"
 
 

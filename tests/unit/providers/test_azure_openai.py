@@ -36,10 +36,8 @@ def stream(adapter: Any, data: bytes, include_usage: bool = False, piece: int = 
 
 @pytest.mark.parametrize("path", REQUESTS, ids=[p.stem for p in REQUESTS])
 def test_request_golden(path: Path) -> None:
-    case, req = KIT.request_case(path, make_adapter)
+    _, req = KIT.check_request_golden(path, make_adapter)
     assert req.method == "POST"
-    assert req.url == case["url"]
-    assert orjson.loads(req.body) == case["upstream"]
 
 
 def test_auth_header_is_api_key_not_bearer() -> None:

@@ -14,7 +14,8 @@ from openai.types import CreateEmbeddingResponse
 
 from serve_app import errors as E
 from serve_app.errors import GatewayError, UpstreamError
-from tests.support.providers import ProviderKit, assemble, assert_error_fixtures_covered, parse_chunk_sse
+from tests.support.providers import ProviderKit, assemble, assert_error_fixtures_covered
+from tests.support.providers import parse_chunk_sse as parse_sse
 
 KIT = ProviderKit("cohere", name="co", model="command-a-03-2025",
                   config={"api_key": "co-test-key", "model": "command-a-03-2025"})
@@ -176,20 +177,12 @@ def test_embeddings_base64_is_little_endian_float32_of_the_floats() -> None:
 # --- streams -----------------------------------------------------------------------------------
 
 
-def run_stream(name: str, piece: int, include_usage: bool = False, crlf: bool = False):
-    out, translator = KIT.stream_fixture("stream", f"{name}.sse", include_usage=include_usage, piece=piece, crlf=crlf)
-    return translator, out
-
-
-parse_sse = parse_chunk_sse
-
-
 PIECES = [0, 1, 17, 64]
 
 
 @pytest.mark.parametrize("piece", PIECES)
 def test_stream_text(piece: int) -> None:
-    translator, out = run_stream("text", piece)
+    translator, out = KIT.run_stream("text", piece)
     chunks, done = parse_sse(out)
     assert done
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
@@ -203,13 +196,13 @@ def test_stream_text(piece: int) -> None:
 
 
 def test_stream_crlf() -> None:
-    _, out = run_stream("text", 3, crlf=True)
+    _, out = KIT.run_stream("text", 3, crlf=True)
     assert assemble(parse_sse(out)[0])["content"] == "LLMs are neural networks trained on large amounts of text."
 
 
 @pytest.mark.parametrize("piece", PIECES)
 def test_stream_tool_call(piece: int) -> None:
-    _, out = run_stream("tool_calls", piece)
+    _, out = KIT.run_stream("tool_calls", piece)
     chunks, done = parse_sse(out)
     msg = assemble(chunks)
     assert done and msg["finish"] == "tool_calls" and msg["content"] == ""  # tool plan dropped
@@ -220,14 +213,14 @@ def test_stream_tool_call(piece: int) -> None:
 
 @pytest.mark.parametrize("piece", PIECES)
 def test_stream_parallel_tool_calls(piece: int) -> None:
-    _, out = run_stream("parallel_tools", piece)
+    _, out = KIT.run_stream("parallel_tools", piece)
     msg = assemble(parse_sse(out)[0])
     assert [(c["id"], orjson.loads(c["arguments"])["location"]) for c in msg["tool_calls"]] == [
         ("get_weather_p0dage9q1nv4", "Madrid"), ("get_weather_kbrdnnkf8y7f", "Brasilia")]
 
 
 def test_stream_text_then_tool_gets_tool_index_zero() -> None:
-    _, out = run_stream("text_then_tool", 0)
+    _, out = KIT.run_stream("text_then_tool", 0)
     chunks, _ = parse_sse(out)
     indexes = {tc["index"] for c in chunks for tc in c["choices"][0]["delta"].get("tool_calls") or []}
     assert indexes == {0}  # Cohere's event index is 1 (content block 0 came first)
@@ -236,7 +229,7 @@ def test_stream_text_then_tool_gets_tool_index_zero() -> None:
 
 
 def test_stream_usage_chunk_only_when_asked_with_cached_tokens() -> None:
-    translator, out = run_stream("cached_usage", 0, include_usage=True)
+    translator, out = KIT.run_stream("cached_usage", 0, include_usage=True)
     chunks, done = parse_sse(out)
     assert done and chunks[-1]["choices"] == []
     assert chunks[-1]["usage"] == {"prompt_tokens": 1549, "completion_tokens": 12, "total_tokens": 1561,
@@ -251,7 +244,7 @@ def test_stream_usage_chunk_only_when_asked_with_cached_tokens() -> None:
     ("max_tokens", "Once upon a time, in a kingdom by", "length"),
 ])
 def test_stream_content_variants(name: str, content: str, finish: str) -> None:
-    _, out = run_stream(name, 23)
+    _, out = KIT.run_stream(name, 23)
     msg = assemble(parse_sse(out)[0])
     assert (msg["content"], msg["finish"]) == (content, finish)
 

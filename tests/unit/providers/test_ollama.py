@@ -28,8 +28,7 @@ completion = KIT.completion
 
 @pytest.mark.parametrize("path", REQUESTS, ids=[p.stem for p in REQUESTS])
 def test_request_golden(path: Path) -> None:
-    case, req = KIT.request_case(path)
-    assert req.url == case["url"]
+    case, req = KIT.check_request_golden(path)
     sent = orjson.loads(req.body)
     assert sent == case["upstream"]
     assert check_chat(sent) is None  # what Ollama's own decoding accepts
