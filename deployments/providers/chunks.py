@@ -57,7 +57,8 @@ def completion(ctx: CallContext, message: dict[str, Any], finish_reason: str, *,
 class ChunkStream:
     """Writes one stream's OpenAI chunks; subclasses read their provider's events and call these."""
 
-    __slots__ = ("ctx", "provider", "include_usage", "created", "model", "id", "usage", "done", "_opened", "_error")
+    __slots__ = ("ctx", "provider", "include_usage", "created", "model", "id", "usage", "done", "_opened",
+                 "_error")
 
     def __init__(self, ctx: CallContext) -> None:
         self.ctx = ctx
@@ -72,9 +73,11 @@ class ChunkStream:
         self._error: UpstreamError | None = None  # raised on the next call, after the chunks before it
 
     # -- chunks ----------------------------------------------------------------------------------
+    def _head(self) -> dict[str, Any]:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model}
+
     def _choices(self, choices: list[dict[str, Any]]) -> bytes:
-        return sse({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                    "choices": choices})
+        return sse({**self._head(), "choices": choices})
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None, index: int = 0) -> bytes:
         return self._choices([{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}])
@@ -94,16 +97,15 @@ class ChunkStream:
     def _tool_start(self, k: int, call_id: Any, name: Any, arguments: str = "", index: int = 0,
                     **extra: Any) -> bytes:
         """The first delta of tool call `k`: its id, type and name (and arguments, when they come whole)."""
-        call = {"index": k, "id": call_id, "type": "function", "function": {"name": name, "arguments": arguments},
-                **extra}
+        function = {"name": name, "arguments": arguments}
+        call = {"index": k, "id": call_id, "type": "function", "function": function, **extra}
         return self._chunk({"tool_calls": [call]}, index=index)
 
     def _tool_arguments(self, k: int, arguments: str, index: int = 0) -> bytes:
         return self._chunk({"tool_calls": [{"index": k, "function": {"arguments": arguments}}]}, index=index)
 
     def _usage_chunk(self) -> bytes:
-        return sse({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                    "choices": [], "usage": self.usage})
+        return sse({**self._head(), "choices": [], "usage": self.usage})
 
     def _end(self, out: list[bytes], finish: str, usage: dict[str, Any] | None) -> None:
         """Close the stream: the finish chunk, the usage chunk when asked for (and known), [DONE]."""

@@ -75,7 +75,8 @@ def tool_arguments(raw: Any) -> Any:
         raise ValueError(f"not JSON: {raw!r:.40}") from None
 
 
-def add_turn(turns: list[dict[str, Any]], role: str, items: list[dict[str, Any]], key: str = "content") -> None:
+def add_turn(turns: list[dict[str, Any]], role: str, items: list[dict[str, Any]],
+             key: str = "content") -> None:
     """Append a turn of `items`; a turn of the same role as the last one merges into it (so tool
     results and the text after them, or N parallel results, make one turn)."""
     if not items:
@@ -95,8 +96,8 @@ def function_tools(tools: Any, provider_type: str) -> list[tuple[dict[str, Any],
         where = f"tools[{i}]"
         if not isinstance(tool, dict) or tool.get("type", "function") != "function":
             kind = tool.get("type") if isinstance(tool, dict) else None
-            raise bad_request(f"{provider_type} supports function tools only, not {kind!r}", param=f"{where}.type",
-                              code="unsupported_parameter")
+            raise bad_request(f"{provider_type} supports function tools only, not {kind!r}",
+                              param=f"{where}.type", code="unsupported_parameter")
         fn = tool.get("function") or {}
         if not fn.get("name"):
             raise bad_request(f"'{where}.function.name' is required", param=f"{where}.function.name")
@@ -106,7 +107,8 @@ def function_tools(tools: Any, provider_type: str) -> list[tuple[dict[str, Any],
 
 def declared_function(tool: Any, i: int) -> dict[str, Any]:
     """The `function` of `tools[i]`, which must be a function tool with a string name."""
-    fn = tool.get("function") if isinstance(tool, dict) and tool.get("type", "function") == "function" else None
+    is_function = isinstance(tool, dict) and tool.get("type", "function") == "function"
+    fn = tool.get("function") if is_function else None
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
         raise invalid(f"'tools[{i}]' must be a function tool with a name", f"tools[{i}]")
     return fn
