@@ -73,6 +73,9 @@ def serve(path: str, host: str | None, port: int | None, app_name: str) -> int:
         except Exception:  # noqa: BLE001 - best effort on the way out
             log.debug("serve shutdown failed", exc_info=True)
         if local is not None:
+            import ray
+
+            ray.shutdown()  # before the cluster goes: Ray's exception hook would wait on a dead GCS
             local.stop()
     return 0
 

@@ -50,6 +50,9 @@ class HttpApp:
         self.max_body = config.gateway.max_body_bytes
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
+        # Under Serve, its request-id middleware already puts our (or its) x-request-id on every
+        # response; echoing it here too would send the header twice.
+        self.echo_request_id = True
         self.routes: dict[tuple[str, str], Callable[..., Awaitable[None]]] = {
             ("POST", "/v1/chat/completions"): self.chat,
             ("POST", "/v1/embeddings"): self.embeddings,
@@ -145,7 +148,9 @@ class HttpApp:
 
     async def send_bytes(self, send: Any, status: int, body: bytes, ctx: RequestContext,
                          extra: dict[str, str] | None = None, content_type: bytes = JSON) -> None:
-        headers = [(b"content-type", content_type), (b"x-request-id", ctx.request_id.encode())]
+        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        if self.echo_request_id:
+            headers.append((b"x-request-id", ctx.request_id.encode()))
         if extra:
             headers = _encode_headers(headers, extra)
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -206,7 +211,8 @@ class HttpApp:
         reply = await self.gateway.chat_stream(body, ctx)
         chunks = reply.chunks
         try:
-            headers = _encode_headers(_SSE_HEADERS + [(b"x-request-id", ctx.request_id.encode())], reply.headers)
+            base = _SSE_HEADERS + [(b"x-request-id", ctx.request_id.encode())] if self.echo_request_id else _SSE_HEADERS
+            headers = _encode_headers(base, reply.headers)
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             try:
                 async for chunk in chunks:

@@ -78,6 +78,7 @@ class Ingress:
 
         self.gateway.executor.circuits.attach(factory=circuit_actor)  # breakers shared by all replicas
         self.http_app = HttpApp(self.gateway, self.config, on_shutdown=self.gateway.metrics.stop)
+        self.http_app.echo_request_id = False  # Serve's RequestIdMiddleware sets it
 
     def __serve_build_asgi_app__(self) -> HttpApp:
         return self.http_app

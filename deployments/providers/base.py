@@ -50,6 +50,7 @@ class CallContext:
     created: int = field(default_factory=lambda: int(time.time()))
     client_headers: dict[str, str] = field(default_factory=dict)  # the client's x-raygate-* headers
     metadata: dict[str, str] | None = None  # gateway metadata; only `openai` forwards it (store: true)
+    state: dict[str, str] = field(default_factory=dict)  # an adapter's notes from request to response
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ ENCODING_KEY = ":embedding-encoding"
 
 def remember_encoding(ctx: CallContext, body: dict[str, Any]) -> None:
     if body.get("encoding_format") == "base64":
-        ctx.client_headers[ENCODING_KEY] = "base64"
+        ctx.state[ENCODING_KEY] = "base64"
 
 
 def floats_to_base64(vector: list[float]) -> str:

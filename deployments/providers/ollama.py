@@ -215,7 +215,7 @@ class OllamaNativeAdapter(Adapter):
         if self.options:
             out["options"] = self.options
         if body.get("encoding_format") == "base64":
-            ctx.client_headers[ENCODING_KEY] = "base64"
+            ctx.state[ENCODING_KEY] = "base64"
         return UpstreamRequest("POST", self.embed_url, self.headers, json_body(out))
 
     def embeddings_response(self, status: int, payload: bytes, ctx: CallContext) -> bytes:
@@ -226,7 +226,7 @@ class OllamaNativeAdapter(Adapter):
                                 provider=ctx.provider, code="upstream_bad_response", error_class=E.SERVER)
         tokens = data.get("prompt_eval_count") if isinstance(data.get("prompt_eval_count"), int) else 0
         return embedding_list(vectors, data.get("model") or ctx.model, tokens,
-                              ctx.client_headers.get(ENCODING_KEY) == "base64")
+                              ctx.state.get(ENCODING_KEY) == "base64")
 
     # -- errors -----------------------------------------------------------------------------------
     def error(self, status: int, headers: Mapping[str, str], payload: bytes, ctx: CallContext) -> UpstreamError:

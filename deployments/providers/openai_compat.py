@@ -55,7 +55,7 @@ OPENAI_ERROR_TYPES = frozenset({
 })
 # The header-like key under which a request remembers, for its response, that the client asked
 # for base64 embeddings from an upstream that only returns floats (CallContext is per call).
-ENCODING_KEY = "x-raygate-internal-encoding-format"
+ENCODING_KEY = "embedding-encoding"
 
 
 def _int(value: Any) -> int:
@@ -221,7 +221,7 @@ class OpenAICompatAdapter(OpenAIAdapter):
             return Adapter.embeddings_request(self, body, ctx)  # the base's clear 400
         if not self.embeddings_base64 and "encoding_format" in body:  # floats are every API's default
             if body.pop("encoding_format") == "base64":
-                ctx.client_headers[ENCODING_KEY] = "base64"
+                ctx.state[ENCODING_KEY] = "base64"
         for old, new in self.embeddings_rename.items():
             if old in body:
                 body[new] = body.pop(old)
@@ -338,7 +338,7 @@ class OpenAICompatAdapter(OpenAIAdapter):
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             raise UpstreamError(502, f"provider {ctx.provider!r} returned embeddings without data",
                                 provider=ctx.provider, code="upstream_bad_response", error_class=E.SERVER)
-        want_base64 = ctx.client_headers.get(ENCODING_KEY) == "base64"
+        want_base64 = ctx.state.get(ENCODING_KEY) == "base64"
         items = []
         for pos, item in enumerate(data["data"]):
             if not isinstance(item, dict):

@@ -79,6 +79,18 @@ async def test_async_chat_and_stream_against_upstream(app: Any, upstream: Record
     await aclient.close()
 
 
+def test_request_id_once_and_echoed(app: Any) -> None:
+    resp = httpx.post(app.base_url + "/chat/completions", headers={"authorization": f"Bearer {KEY}",
+                                                                   "x-request-id": "req-xyz"},
+                      json={"model": "mock", "messages": MSG})
+    assert resp.status_code == 200
+    assert resp.headers.get_list("x-request-id") == ["req-xyz"]
+    assert int(resp.headers["content-length"]) == len(resp.content)
+    generated = httpx.post(app.base_url + "/chat/completions", headers={"authorization": f"Bearer {KEY}"},
+                           json={"model": "mock", "messages": MSG})
+    assert len(generated.headers.get_list("x-request-id")) == 1
+
+
 def test_embeddings_and_models(client: openai.OpenAI) -> None:
     assert len(client.embeddings.create(model="mock", input="x").data[0].embedding) == 16
     assert "sandbox/mock" in {m.id for m in client.models.list()}

@@ -259,4 +259,4 @@ def embeddings_list(payload: bytes, ctx: CallContext, family: str) -> bytes:
         if not isinstance(emb, list):
             raise _bad_body(ctx, "no embeddings")
         vectors = emb
-    return embedding_list(vectors, ctx.model, tokens, ctx.client_headers.get(ENCODING_KEY) == "base64")
+    return embedding_list(vectors, ctx.model, tokens, ctx.state.get(ENCODING_KEY) == "base64")

@@ -74,7 +74,7 @@ class GoogleAdapter(Adapter):
         return UpstreamRequest("POST", f"{self.root}/{path}:{method}", self.headers, json_body(payload))
 
     def embeddings_response(self, status: int, payload: bytes, ctx: CallContext) -> bytes:
-        return embeddings_list(payload, ctx, ctx.client_headers.get(ENCODING_KEY))
+        return embeddings_list(payload, ctx, ctx.state.get(ENCODING_KEY))
 
     def error(self, status: int, headers: Mapping[str, str], payload: bytes, ctx: CallContext) -> UpstreamError:
         return gemini_error(status, headers, payload, ctx.provider)
