@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -200,12 +199,11 @@ def test_catastrophic_regexes_refused(pattern: str) -> None:
         Condition(f"request.s matches {C.quote(pattern)}")
 
 
-def test_regex_is_fast_on_long_input() -> None:
+def test_regex_searches_a_bounded_prefix_of_long_input() -> None:
     c = Condition("request.s matches 'a+b'")
-    body = {"s": "a" * 1_000_000}
-    t0 = time.perf_counter()
-    assert c.evaluate(body) is False
-    assert time.perf_counter() - t0 < 1.0
+    assert c.evaluate({"s": "a" * (C.MAX_MATCH_CHARS - 1) + "b"}) is True
+    # the match lies past the bound: not searched, so the cost stays bounded whatever the input
+    assert c.evaluate({"s": "a" * 1_000_000 + "b"}) is False
     with pytest.raises(ConditionError, match="limit"):
         Condition("request.s matches " + C.quote("a" * (C.MAX_REGEX + 1)))
 
