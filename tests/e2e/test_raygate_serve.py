@@ -52,11 +52,16 @@ def raygate() -> Iterator[Running]:
             base_url = m.group(1)
         if m := re.search(r"RAY_ADDRESS=(\S+)", line):
             address = m.group(1)
-    assert base_url and address, "raygate serve did not come up:\n" + "".join(lines)
-    running = Running(proc, base_url, address, lines)
-    yield running
-    if proc.poll() is None:
-        proc.kill()
+    try:
+        assert base_url and address, "raygate serve did not come up:\n" + "".join(lines)
+        yield Running(proc, base_url, address, lines)
+    finally:
+        if proc.poll() is None:  # Ctrl-C first: a killed raygate would orphan its Ray cluster
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(90)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def test_openai_sdk_against_raygate_serve(raygate: Running) -> None:
