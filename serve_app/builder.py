@@ -88,6 +88,7 @@ def build_app(args: Any) -> Any:
     """Validate the gateway config and bind the graph; returns a Serve Application."""
     from ray import serve
 
+    from deployments.cache.deployment import semantic_cache_app
     from deployments.providers.stage import ProviderDeployment
     from deployments.router.router import RouterDeployment
 
@@ -103,7 +104,5 @@ def build_app(args: Any) -> Any:
     if cfg.placement.router == "deployment":
         router_handle = serve.deployment(RouterDeployment).options(**stage_options(cfg, "Router")).bind(cfg)
     ingress = serve.deployment(serve.ingress()(Ingress)).options(**ingress_options(cfg))
-    from deployments.cache.deployment import semantic_cache_app
-
     semantic_handle = semantic_cache_app(cfg, stage_options(cfg, "SemanticCache"))  # None unless semantic is used
     return ingress.bind(cfg, provider_handles or None, router_handle, semantic_cache=semantic_handle)
