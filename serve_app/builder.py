@@ -1,9 +1,10 @@
 """`build_app(args)`: the one place that decides placement and binds the Serve graph.
 
     Ingress ─┬─ Router            (in-process by default; `placement.router: deployment`)
-             └─ Provider:<name>   (in-process by default; `placement.providers: deployment`)
+             ├─ Provider:<name>   (in-process by default; `placement.providers: deployment`)
+             └─ SemanticCache     (its own deployment, bound only when semantic caching can be used)
 
-Later stages (semantic cache, model-based guardrails) are bound here too. Stages and the ingress
+Later stages (model-based guardrails) are bound here too. Stages and the ingress
 reserve no CPU (they are I/O-bound; one CPU each would not even fit five deployments on two
 cores), accept hundreds of concurrent requests (the default of 5 queues at concurrency 32), and
 log no per-request lines (1.8–3.6 ms of CPU per request). Values from a Serve config's
