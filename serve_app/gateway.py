@@ -9,6 +9,8 @@ run.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,6 +27,8 @@ from . import __version__
 from .errors import GatewayError, bad_request, not_found
 from .metrics import Metrics
 from .protocol import check_chat_request, check_embeddings_request, pop_metadata
+
+log = logging.getLogger("raygate.gateway")
 
 GATEWAY_HEADERS = ("x-raygate-provider", "x-raygate-config", "x-raygate-metadata", "x-raygate-cache",
                    "x-raygate-mock-fail")
@@ -81,6 +85,7 @@ class Gateway:
         self.started_at = time.time()
         self.remote_stages: dict[str, Any] = {}  # name -> handle with ping(), for /ready
         self.admin_routes: dict[tuple[str, str], Any] = {}  # (method, path) -> async handler
+        self._listings: dict[str, tuple[float, list[str]]] = {}  # provider -> (fetched at, models)
         self.cache: Any = None  # deployments.cache.cache.ResponseCache (set by assemble_gateway)
 
     # -- shared request preparation -------------------------------------------------------------
@@ -192,7 +197,8 @@ class Gateway:
         self._record(outcome.attempt.provider, outcome.model, 200, ctx)
         return Reply(result, _route_headers(outcome))
 
-    def model_cards(self) -> list[dict[str, Any]]:
+    async def model_cards(self) -> list[dict[str, Any]]:
+        """Aliases, each provider's configured models, and (with `discover_models`) its own listing."""
         cards: dict[str, dict[str, Any]] = {}
         created = int(self.started_at)
         for alias, target in self.config.models.items():
@@ -202,16 +208,32 @@ class Gateway:
             served = list(pcfg.models)
             if pcfg.model and pcfg.model not in served:
                 served.append(pcfg.model)
+            if pcfg.discover_models:
+                served += [m for m in await self._discovered(name, pcfg.discovery_ttl) if m not in served]
             for model in served:
                 mid = f"{name}/{model}"
                 cards.setdefault(mid, {"id": mid, "object": "model", "created": created, "owned_by": name})
         return list(cards.values())
 
-    def models(self) -> bytes:
-        return orjson.dumps({"object": "list", "data": self.model_cards()})
+    async def _discovered(self, provider: str, ttl: float) -> list[str]:
+        """A provider's listing, reused for `ttl` seconds; a failing listing leaves it out (logged)."""
+        cached = self._listings.get(provider)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < ttl:
+            return cached[1]
+        try:
+            models = await self.providers[provider].list_models()
+        except GatewayError as err:
+            log.warning("model discovery for %s failed: %s", provider, err.message)
+            models = cached[1] if cached is not None else []
+        self._listings[provider] = (now, models)
+        return models
 
-    def model(self, model_id: str) -> bytes:
-        for card in self.model_cards():
+    async def models(self) -> bytes:
+        return orjson.dumps({"object": "list", "data": await self.model_cards()})
+
+    async def model(self, model_id: str) -> bytes:
+        for card in await self.model_cards():
             if card["id"] == model_id:
                 return orjson.dumps(card)
         raise not_found(f"model {model_id!r} does not exist")
@@ -223,8 +245,6 @@ class Gateway:
 
     async def ready(self) -> tuple[bool, str]:
         """Ready once every stage placed in its own deployment answers a ping."""
-        import asyncio
-
         for name, handle in self.remote_stages.items():
             try:
                 await asyncio.wait_for(handle.ping.remote(), timeout=2.0)

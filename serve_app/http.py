@@ -236,12 +236,12 @@ class HttpApp:
 
     async def models(self, scope: dict[str, Any], receive: Any, send: Any, ctx: RequestContext) -> None:
         self.client_key(ctx)
-        await self.send_bytes(send, 200, self.gateway.models(), ctx)
+        await self.send_bytes(send, 200, await self.gateway.models(), ctx)
 
     async def model(self, scope: dict[str, Any], receive: Any, send: Any, ctx: RequestContext) -> None:
         self.client_key(ctx)
         model_id = scope["path"][len("/v1/models/"):]
-        await self.send_bytes(send, 200, self.gateway.model(model_id), ctx)
+        await self.send_bytes(send, 200, await self.gateway.model(model_id), ctx)
 
     async def admin(self, scope: dict[str, Any], receive: Any, send: Any, ctx: RequestContext) -> None:
         admin_id = self.auth.admin(ctx.headers.get("authorization"))

@@ -114,7 +114,7 @@ class Ingress:
         return orjson.loads(reply.body)
 
     async def models(self) -> dict[str, Any]:
-        return orjson.loads(self.gateway.models())
+        return orjson.loads(await self.gateway.models())
 
     async def ping(self) -> bool:
         return True

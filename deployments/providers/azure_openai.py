@@ -24,7 +24,7 @@ from pydantic import Field, SecretStr, model_validator
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
-from .base import CallContext, ProviderConfig
+from .base import CallContext, ProviderConfig, UpstreamRequest
 from .openai_compat import OpenAICompatAdapter
 from .spec import ProviderSpec
 
@@ -72,6 +72,10 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
         self._chat_url = self._url(config.deployment_id, "chat/completions") if config.deployment_id else None
         self._emb_url = (self._url(config.embeddings_deployment_id, "embeddings")
                          if config.embeddings_deployment_id else None)
+        self._models_url = root + "/openai/models" + self.query
+
+    def models_request(self) -> UpstreamRequest | None:
+        return UpstreamRequest("GET", self._models_url, self.headers)
 
     def build_headers(self, config: ProviderConfig) -> dict[str, str]:
         headers = {"content-type": "application/json"}

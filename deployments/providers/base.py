@@ -34,6 +34,8 @@ class ProviderConfig(BaseModel):
     timeout: float = Field(600, gt=0, description="Seconds for a whole call; for streams, to first byte.")
     connect_timeout: float = Field(10, gt=0)
     stream_idle_timeout: float = Field(300, gt=0, description="Max seconds between stream chunks.")
+    discover_models: bool = Field(False, description="Add the provider's own model listing to GET /v1/models.")
+    discovery_ttl: float = Field(300, gt=0, description="Seconds a discovered listing is reused.")
 
     def secret(self) -> str:
         return self.api_key.get_secret_value() if self.api_key is not None else ""
@@ -111,6 +113,16 @@ class Adapter(abc.ABC):
 
     def embeddings_response(self, status: int, payload: bytes, ctx: CallContext) -> bytes:
         return payload
+
+    def models_request(self) -> UpstreamRequest | None:
+        """The provider's model listing (for `discover_models`); None where it has none."""
+        return None
+
+    def models_response(self, payload: bytes) -> list[str]:
+        """Model ids from a listing body; the default reads `{"data": [{"id": ...}]}` (OpenAI, Anthropic)."""
+        data = require_json(payload, self.config.name)
+        items = data.get("data") if isinstance(data, dict) else None
+        return [m["id"] for m in items or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
     def error(self, status: int, headers: Mapping[str, str], payload: bytes, ctx: CallContext) -> UpstreamError:
         """Map a provider error response; the default reads OpenAI-style bodies."""

@@ -135,6 +135,11 @@ class MockUpstream:
             raise unreachable_error(provider, ConnectionResetError("connection reset by mock"))
         if failure and failure.isdigit():
             return self._error_response(int(failure))
+        if req.method == "GET" and req.url.endswith("/models"):
+            listing = [{"id": m, "object": "model", "created": 1700000000, "owned_by": "mock"}
+                       for m in self.config.models]
+            return UpstreamResponse(200, {"content-type": "application/json"},
+                                    orjson.dumps({"object": "list", "data": listing}))
         body = orjson.loads(req.body or b"{}")
         if req.url.endswith("/embeddings"):
             return UpstreamResponse(200, {"content-type": "application/json"}, self._embeddings(body))

@@ -83,10 +83,18 @@ class OllamaNativeAdapter(Adapter):
 
     supports_embeddings = True
 
+    def models_request(self) -> UpstreamRequest | None:
+        return UpstreamRequest("GET", self.tags_url, self.headers)
+
+    def models_response(self, payload: bytes) -> list[str]:
+        data = require_json(payload, self.config.name)
+        return [m["name"] for m in (data.get("models") or []) if isinstance(m, dict) and m.get("name")]
+
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
         root = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self.chat_url = root + "/api/chat"
+        self.tags_url = root + "/api/tags"
         self.embed_url = root + "/api/embed"
         self.headers = {"content-type": "application/json"}
         if config.secret():  # Ollama behind an authenticating proxy, or ollama.com
@@ -391,6 +399,12 @@ class OllamaAdapter(Adapter):
 
     def chat_request(self, body: dict[str, Any], ctx: CallContext, stream: bool) -> UpstreamRequest:
         return self.impl.chat_request(body, ctx, stream)
+
+    def models_request(self) -> UpstreamRequest | None:
+        return self.impl.models_request()
+
+    def models_response(self, payload: bytes) -> list[str]:
+        return self.impl.models_response(payload)
 
     def chat_response(self, status: int, payload: bytes, ctx: CallContext) -> bytes:
         return self.impl.chat_response(status, payload, ctx)

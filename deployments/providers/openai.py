@@ -41,6 +41,7 @@ class OpenAIAdapter(Adapter):
         base = (config.base_url or self.default_base_url).rstrip("/")
         self.chat_url = base + "/chat/completions"
         self.embeddings_url = base + "/embeddings"
+        self.models_url = base + "/models"
         self.headers = self.build_headers(config)
 
     def build_headers(self, config: ProviderConfig) -> dict[str, str]:
@@ -78,6 +79,9 @@ class OpenAIAdapter(Adapter):
     def embeddings_request(self, body: dict[str, Any], ctx: CallContext) -> UpstreamRequest:
         body["model"] = ctx.model
         return UpstreamRequest("POST", self.embeddings_url, self.headers, json_body(body))
+
+    def models_request(self) -> UpstreamRequest | None:
+        return UpstreamRequest("GET", self.models_url, self.headers)
 
 
 _DONE = b"data: [DONE]"

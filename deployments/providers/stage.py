@@ -56,6 +56,16 @@ class Provider:
             raise self.adapter.error(up.status, up.headers, payload, ctx)
         return ChatStream(up, self.adapter.chat_stream(ctx))
 
+    async def list_models(self) -> list[str]:
+        """The provider's own model listing ([] where it has none)."""
+        req = self.adapter.models_request()
+        if req is None:
+            return []
+        resp = await self.transport.request(req, self.timeouts, self.name)
+        if resp.status >= 400:
+            raise self.adapter.error(resp.status, resp.headers, resp.body, CallContext(self.name, "", "models"))
+        return self.adapter.models_response(resp.body)
+
     async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
         req = self.adapter.embeddings_request(body, ctx)
         resp = await self.transport.request(req, self._timeouts(timeout), self.name)
@@ -115,6 +125,9 @@ class ProviderDeployment:
     async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
         return await self.provider.embeddings(body, ctx, timeout)
 
+    async def list_models(self) -> list[str]:
+        return await self.provider.list_models()
+
 
 class RemoteProvider:
     """Ingress-side stand-in for a ProviderDeployment: same interface, one handle hop per call."""
@@ -139,6 +152,9 @@ class RemoteProvider:
 
     async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
         return await self._handle.embeddings.remote(body, ctx, timeout)
+
+    async def list_models(self) -> list[str]:
+        return await self._handle.list_models.remote()
 
 
 class RemoteChatStream:

@@ -352,3 +352,28 @@ def test_ready_is_503_with_the_reason_until_every_deployment_answers() -> None:
         assert httpx.get(srv.url + "/ready").status_code == 200
     finally:
         srv.stop()
+
+
+def test_model_discovery(upstream: RecordingUpstream) -> None:
+    srv = GatewayServer({"providers": {
+        "up": {"type": "openai", "base_url": upstream.base_url, "api_key": "sk-test-secret", "models": ["ok"],
+               "discover_models": True},
+        "dead": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "discover_models": True,
+                 "models": ["configured"], "connect_timeout": 1},
+        "quiet": {"type": "openai", "base_url": upstream.base_url, "models": ["only-this"]},
+    }}).start()
+    try:
+        client = openai.OpenAI(base_url=srv.base_url, api_key="x", max_retries=0)
+        listed = lambda: {m.id: m.owned_by for m in client.models.list()}  # noqa: E731
+        before = sum(1 for r in upstream.requests if r["path"] == "/v1/models")
+        ids = listed()
+        # configured + discovered for `up`; a failing listing leaves `dead` with its configured models
+        assert {"up/ok", "up/up-a", "up/up-b", "dead/configured", "quiet/only-this"} <= set(ids)
+        assert ids["up/up-a"] == "up" and "quiet/up-a" not in ids
+        listed()  # within discovery_ttl: no second upstream listing
+        calls = [r for r in upstream.requests if r["path"] == "/v1/models"]
+        assert len(calls) - before == 1
+        assert calls[-1]["headers"]["Authorization"] == "Bearer sk-test-secret"
+        assert client.models.retrieve("up/up-b").owned_by == "up"
+    finally:
+        srv.stop()

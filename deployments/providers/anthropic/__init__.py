@@ -54,6 +54,7 @@ class AnthropicAdapter(Adapter):
         super().__init__(config)
         base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self.url = base + "/v1/messages"
+        self.models_url = base + "/v1/models?limit=1000"
         self.max_tokens = getattr(config, "max_tokens", 4096)
         headers = {
             "content-type": "application/json",
@@ -67,6 +68,9 @@ class AnthropicAdapter(Adapter):
             headers["anthropic-beta"] = ",".join(beta)
         self.headers = headers
         self.stream_headers = {**headers, "accept": "text/event-stream"}
+
+    def models_request(self) -> UpstreamRequest | None:
+        return UpstreamRequest("GET", self.models_url, self.headers)
 
     def chat_request(self, body: dict[str, Any], ctx: CallContext, stream: bool) -> UpstreamRequest:
         payload = chat_body(body, ctx.model, self.max_tokens, stream)

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ..base import Adapter, CallContext, ProviderConfig, UpstreamError, UpstreamRequest, json_body
+from ..base import Adapter, CallContext, ProviderConfig, UpstreamError, UpstreamRequest, json_body, require_json
 from ..spec import ProviderSpec
 from .request import chat_body, embed_body
 from .response import CohereStream, chat_completion, embeddings, error_from_body, openai_usage
@@ -48,11 +48,19 @@ class CohereConfig(ProviderConfig):
 class CohereAdapter(Adapter):
     supports_embeddings = True
 
+    def models_request(self) -> UpstreamRequest | None:
+        return UpstreamRequest("GET", self.models_url, self.headers)
+
+    def models_response(self, payload: bytes) -> list[str]:
+        data = require_json(payload, self.config.name)
+        return [m["name"] for m in (data.get("models") or []) if isinstance(m, dict) and m.get("name")]
+
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
         base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self.chat_url = base + "/v2/chat"
         self.embed_url = base + "/v2/embed"
+        self.models_url = base + "/v1/models?page_size=1000"
         headers = {"content-type": "application/json", "accept": "application/json"}
         key = config.secret()
         if key:

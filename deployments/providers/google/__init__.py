@@ -17,7 +17,7 @@ from pydantic import Field
 
 from serve_app.errors import UpstreamError
 
-from ..base import Adapter, CallContext, ProviderConfig, UpstreamRequest, json_body
+from ..base import Adapter, CallContext, ProviderConfig, UpstreamRequest, json_body, require_json
 from ..embeddings import ENCODING_KEY, remember_encoding
 from ..spec import ProviderSpec
 from .request import embed_body, generate_content_body
@@ -48,6 +48,14 @@ class GoogleAdapter(Adapter):
             self.headers["x-goog-api-key"] = config.secret()
         self.safety = getattr(config, "safety_settings", None)
         self.task_type = getattr(config, "embedding_task_type", None)
+
+    def models_request(self) -> UpstreamRequest | None:
+        return UpstreamRequest("GET", f"{self.root}/models?pageSize=1000", self.headers)
+
+    def models_response(self, payload: bytes) -> list[str]:
+        data = require_json(payload, self.config.name)
+        names = [m.get("name", "") for m in (data.get("models") or []) if isinstance(m, dict)]
+        return [n.removeprefix("models/") for n in names if n]
 
     @staticmethod
     def model_path(model: str) -> str:

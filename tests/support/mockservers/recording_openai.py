@@ -72,6 +72,7 @@ class RecordingUpstream:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_get("/v1/models", self.models)
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
         self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
@@ -122,6 +123,11 @@ class RecordingUpstream:
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+    async def models(self, request: web.Request) -> web.Response:
+        self.requests.append({"path": request.path, "body": None, "headers": dict(request.headers)})
+        return web.json_response({"object": "list", "data": [
+            {"id": m, "object": "model", "created": 1700000000, "owned_by": "upstream"} for m in ("up-a", "up-b")]})
 
     async def embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()
