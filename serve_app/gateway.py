@@ -121,16 +121,23 @@ class Gateway:
         self._record(provider or getattr(err, "provider", None) or "", model, err.status, ctx)
 
     # -- chat --------------------------------------------------------------------------------
-    async def chat(self, body: dict[str, Any], ctx: RequestContext) -> Reply:
+    async def _chat_start(self, body: dict[str, Any], ctx: RequestContext) -> tuple[Plan, CallContext, Any]:
+        """Checks, routing and the cache lookup that streamed and non-streamed chat share."""
         check_chat_request(body)
         route, call = self._route_request(body, ctx)
         plan = await self._plan(route)
-        cache, lookup = self.cache, None
+        lookup, cache = None, self.cache
         if cache is not None and cache.applies(ctx.cache, ctx.headers, plan.cache):
             lookup = await cache.lookup(body, plan, ctx)
             if lookup is not None and lookup.hit:
                 self._record(lookup.entry.provider, lookup.entry.model, 200, ctx)
-                return Reply(cache.hit_body(lookup), cache.headers(lookup))
+        return plan, call, lookup
+
+    async def chat(self, body: dict[str, Any], ctx: RequestContext) -> Reply:
+        plan, call, lookup = await self._chat_start(body, ctx)
+        cache = self.cache
+        if lookup is not None and lookup.hit:
+            return Reply(cache.hit_body(lookup), cache.headers(lookup))
         try:
             result, outcome = await self.executor.chat(plan, body, call)
         except GatewayError as err:
@@ -145,15 +152,10 @@ class Gateway:
 
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> StreamReply:
         """Open the stream (errors before the first byte raise here) and return its relay."""
-        check_chat_request(body)
-        route, call = self._route_request(body, ctx)
-        plan = await self._plan(route)
-        cache, lookup = self.cache, None
-        if cache is not None and cache.applies(ctx.cache, ctx.headers, plan.cache):
-            lookup = await cache.lookup(body, plan, ctx)
-            if lookup is not None and lookup.hit:  # replayed from here: streams never cross a handle
-                self._record(lookup.entry.provider, lookup.entry.model, 200, ctx)
-                return StreamReply(cache.headers(lookup), cache.replay(lookup, call.include_usage))
+        plan, call, lookup = await self._chat_start(body, ctx)
+        cache = self.cache
+        if lookup is not None and lookup.hit:  # replayed from here: streams never cross a handle
+            return StreamReply(cache.headers(lookup), cache.replay(lookup, call.include_usage))
         try:
             stream, outcome = await self.executor.chat_stream(plan, body, call)
         except GatewayError as err:

@@ -94,43 +94,26 @@ class Executor:
         return provider, payload, ctx
 
     # -- plain requests: one attempt, as cheap as it gets -----------------------------------------
+    def _single(self, plan: Plan, body: dict[str, Any], base: CallContext) -> tuple[Any, dict[str, Any], CallContext, Attempt]:
+        attempt = plan.attempts[0]  # a plan without a strategy is one target
+        return (*self._prepare(attempt, body, base), attempt)
+
     async def chat(self, plan: Plan, body: dict[str, Any], base: CallContext) -> tuple[bytes, Outcome]:
         if plan.strategy is not None:
             return await self._run(plan, body, base, "chat")
-        last: GatewayError | None = None
-        for i, attempt in enumerate(plan.attempts):
-            provider, payload, ctx = self._prepare(attempt, body if i == len(plan.attempts) - 1 else dict(body), base)
-            try:
-                result = await provider.chat(payload, ctx, attempt.timeout)
-                return result, Outcome(attempt, ctx.model, i + 1)
-            except GatewayError as err:
-                last = err
-                if not err.retryable:
-                    raise
-        assert last is not None
-        raise last
+        provider, payload, ctx, attempt = self._single(plan, body, base)
+        return await provider.chat(payload, ctx, attempt.timeout), Outcome(attempt, ctx.model)
 
     async def chat_stream(self, plan: Plan, body: dict[str, Any], base: CallContext) -> tuple[Any, Outcome]:
         if plan.strategy is not None:
             return await self._run(plan, body, base, "stream")
-        last: GatewayError | None = None
-        for i, attempt in enumerate(plan.attempts):
-            provider, payload, ctx = self._prepare(attempt, body if i == len(plan.attempts) - 1 else dict(body), base)
-            try:
-                stream = await provider.open_chat_stream(payload, ctx, attempt.timeout)
-                return stream, Outcome(attempt, ctx.model, i + 1)
-            except GatewayError as err:
-                last = err
-                if not err.retryable:
-                    raise
-        assert last is not None
-        raise last
+        provider, payload, ctx, attempt = self._single(plan, body, base)
+        return await provider.open_chat_stream(payload, ctx, attempt.timeout), Outcome(attempt, ctx.model)
 
     async def embeddings(self, plan: Plan, body: dict[str, Any], base: CallContext) -> tuple[bytes, Outcome]:
         if plan.strategy is not None:
             return await self._run(plan, body, base, "embeddings")
-        attempt = plan.attempts[0]
-        provider, payload, ctx = self._prepare(attempt, body, base)
+        provider, payload, ctx, attempt = self._single(plan, body, base)
         return await provider.embeddings(payload, ctx, attempt.timeout), Outcome(attempt, ctx.model)
 
     # -- strategies: retries, backoff, fallback, breakers ------------------------------------------------
