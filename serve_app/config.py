@@ -191,9 +191,11 @@ def _check_references(cfg: GatewayConfig) -> None:
                 raise ConfigError(src, path, f"{target!r} is neither a provider nor a strategy")
         elif target.provider not in names:
             raise ConfigError(src, f"{path}.provider", f"unknown provider {target.provider!r}")
+    from deployments.cache.config import check_strategy_cache_settings
     from deployments.router.config import check_strategies
 
     check_strategies(cfg)
+    check_strategy_cache_settings(cfg)
 
 
 def _check_unique_keys(cfg: GatewayConfig) -> None:

@@ -26,8 +26,8 @@ import orjson
 from serve_app.errors import GatewayError, bad_request
 
 from .collect import StreamCollector, storable
-from .config import CacheConfig, semantic_wanted, strategy_cache_settings
-from .policy import Decision, SettingError, decide, parse_setting
+from .config import CacheConfig, semantic_wanted
+from .policy import Decision, decide
 from .replay import hit_body, new_id, replay_stream
 from .scope import CacheScope, build_scope, key_scope
 from .store import Entry, make_store
@@ -61,11 +61,6 @@ class ResponseCache:
     def __init__(self, config: Any, providers: dict[str, Any], metrics: Any = None,
                  semantic: Any = None, store: Any = None) -> None:
         self.cfg: CacheConfig = config.cache
-        for value in strategy_cache_settings(getattr(config, "strategies", {}) or {}):
-            try:
-                parse_setting(value)
-            except SettingError as exc:
-                raise ValueError(f"{config.source}: strategies: cache: {exc}") from None
         self.enabled = self.cfg.enabled
         self.providers = providers
         self.metrics = metrics

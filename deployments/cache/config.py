@@ -72,25 +72,39 @@ class CacheConfig(BaseModel):
         return v
 
 
-def strategy_cache_settings(strategies: dict[str, Any]) -> list[Any]:
-    """Every `cache` value set anywhere inside the strategies (strategy or target level)."""
-    found: list[Any] = []
+def strategy_cache_settings(strategies: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Every `cache` value set anywhere inside the strategies, with its key path (start-up only)."""
+    found: list[tuple[str, Any]] = []
 
-    def walk(node: Any) -> None:
+    def walk(node: Any, path: str) -> None:
         if hasattr(node, "model_dump"):  # pydantic strategy/target models
             node = node.model_dump(exclude_none=True)
         if isinstance(node, dict):
             for key, value in node.items():
+                child = f"{path}.{key}" if path else str(key)
                 if key == "cache":
-                    found.append(value)
+                    found.append((child, value))
                 else:
-                    walk(value)
+                    walk(value, child)
         elif isinstance(node, list):
-            for item in node:
-                walk(item)
+            for i, item in enumerate(node):
+                walk(item, f"{path}[{i}]")
 
-    walk(strategies)
+    walk(strategies, "")
     return found
+
+
+def check_strategy_cache_settings(cfg: Any) -> None:
+    """A strategy's or target's `cache` value must parse: fail at start-up (and check-config) with its path."""
+    from serve_app.config import ConfigError
+
+    from .policy import SettingError, parse_setting
+
+    for path, value in strategy_cache_settings(getattr(cfg, "strategies", {}) or {}):
+        try:
+            parse_setting(value)
+        except SettingError as exc:
+            raise ConfigError(cfg.source, f"strategies.{path}", str(exc)) from None
 
 
 def semantic_wanted(config: Any) -> bool:
@@ -98,7 +112,7 @@ def semantic_wanted(config: Any) -> bool:
     cache: CacheConfig = config.cache
     if cache.mode == "semantic":
         return True
-    for value in strategy_cache_settings(getattr(config, "strategies", {}) or {}):
+    for _, value in strategy_cache_settings(getattr(config, "strategies", {}) or {}):
         if isinstance(value, dict) and value.get("mode") == "semantic":
             return True
         if isinstance(value, str) and value == "semantic":

@@ -152,3 +152,20 @@ def test_check_config_cli(tmp_path: Path) -> None:
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 2
     assert f"{bad}: providers.x.type: unknown provider type 'nope'" in res.stderr
+
+
+def test_strategy_cache_setting_is_checked_with_its_path(tmp_path: Path) -> None:
+    text = """
+providers: {p: {type: mock}}
+strategies:
+  s:
+    type: fallback
+    targets:
+      - provider: p
+        cache: {mode: bogus}
+"""
+    file = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(file)
+    assert err.value.path == "strategies.s.targets[0].cache"
+    assert "mode" in err.value.reason
