@@ -30,9 +30,6 @@ from .protocol import check_chat_request, check_embeddings_request, pop_metadata
 
 log = logging.getLogger("raygate.gateway")
 
-GATEWAY_HEADERS = ("x-raygate-provider", "x-raygate-config", "x-raygate-metadata", "x-raygate-cache",
-                   "x-raygate-mock-fail")
-
 
 @dataclass(slots=True)
 class RequestContext:
@@ -101,8 +98,7 @@ class Gateway:
         body.pop("guardrails", None)
         stream_options = body.get("stream_options")
         include_usage = bool(isinstance(stream_options, dict) and stream_options.get("include_usage"))
-        client_headers = {k: v for k, v in headers.items() if k.startswith("x-raygate-")} \
-            if "x-raygate-mock-fail" in headers else {}
+        client_headers = {k: v for k, v in headers.items() if k.startswith("x-raygate-")}
         route = RouteRequest(body.get("model"), provider, config, metadata, headers, body)
         call = CallContext("", "", ctx.request_id, include_usage, int(time.time()), client_headers,
                            metadata or None)
