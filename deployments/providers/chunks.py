@@ -19,6 +19,8 @@ provider's terminal event a stream cut. A subclass names its terminal event and 
 
 from __future__ import annotations
 
+import abc
+
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar, TypeVar
 
@@ -136,7 +138,7 @@ class ChunkStream:
         return b"".join(out)
 
 
-class SSEJSONStream(ChunkStream):
+class SSEJSONStream(ChunkStream, abc.ABC):
     """A provider SSE stream of JSON events -> OpenAI chunks; `_event` translates one event."""
 
     __slots__ = ("_buf",)
@@ -196,11 +198,12 @@ class SSEJSONStream(ChunkStream):
         joined = b"\n".join(lines)
         return joined if joined.strip() else None
 
+    @abc.abstractmethod
     def _event(self, event: dict[str, Any], out: list[bytes]) -> None:
-        raise NotImplementedError
+        ...
 
 
-class FramedStream:
+class FramedStream(abc.ABC):
     """Mixin for translators that end a failed stream with an in-band error event (ollama's native
     NDJSON, the OpenAI-like SSE of openai_compat) rather than by raising: frames are cut from the
     bytes (`_split`, which keeps the partial tail in `_pending`) and translated one by one
@@ -235,16 +238,19 @@ class FramedStream:
             return b"".join(out)
         raise stream_cut(self.provider, self.cut_detail)
 
+    @abc.abstractmethod
     def _split(self, data: bytes) -> list[bytes]:
         """The whole frames in `data`; the partial tail goes to `_pending`."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _rest(self, pending: bytes) -> bytes:
         """What is left at EOF, as a last frame (b"": nothing)."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _frame(self, frame: bytes, out: list[bytes]) -> None:
-        raise NotImplementedError
+        ...
 
 
 __all__ = ["DONE", "ChunkStream", "FramedStream", "SSEJSONStream", "completion", "sse"]

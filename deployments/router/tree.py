@@ -16,6 +16,8 @@ no condition below them) are planned once at compile time: their `plan` returns 
 
 from __future__ import annotations
 
+import abc
+
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -100,7 +102,7 @@ class Runtime:
 
 # --- nodes ---------------------------------------------------------------------------------------
 
-class Node:
+class Node(abc.ABC):
     __slots__ = ("route", "keys", "guarded", "static")
 
     route: str
@@ -108,11 +110,13 @@ class Node:
     guarded: bool  # every target below has a circuit breaker
     static: list[Attempt] | None  # the plan, when it does not depend on the request
 
+    @abc.abstractmethod
     def plan(self, req: RouteRequest, rt: Runtime) -> list[Attempt]:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
-        raise NotImplementedError
+        ...
 
 
 class Leaf(Node):

@@ -60,7 +60,7 @@ def ev(src: str, body=BODY, meta=META, headers=HEADERS) -> bool:
     ("not request.user == 'x' and metadata.tier == 'pro'", True),  # not binds tighter than and
     ("request.user == 'x' or metadata.tier == 'pro' and metadata.region == 'eu-west-1'", True),
     ("(request.user == 'x' or metadata.tier == 'pro') and metadata.region == 'us'", False),
-    ("request.messages[request.messages.length - 1]", None),  # placeholder, replaced below
+    ("request.messages[request.messages.length - 1]", None),  # None: must not parse (no arithmetic)
 ])
 def test_evaluates(src: str, expected: bool | None) -> None:
     if expected is None:
