@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import openai
 import pytest
 
+from tests.support.cache_client import ADMIN, ask, eventually, vectors_within
+
 REDIS_URL = "redis://127.0.0.1:6379/7"
-ADMIN = {"authorization": "Bearer adm-key"}
 
 
 @pytest.fixture
@@ -44,32 +44,10 @@ def config(prefix: str, **cache: Any) -> dict[str, Any]:
                       "sync_interval_s": 0.1, **cache}}
 
 
-def ask(url: str, text: str, **kw: Any) -> tuple[str | None, Any]:
-    c = openai.OpenAI(base_url=url, api_key="none", max_retries=0)
-    raw = c.chat.completions.with_raw_response.create(model="mock", messages=[{"role": "user", "content": text}], **kw)
-    return raw.headers.get("x-raygate-cache"), raw.parse()
 
 
-def vectors_within(url: str, want: int, within: float) -> float:
-    """Seconds until the replica's semantic index holds `want` vectors (fails after `within`)."""
-    start = time.time()
-    while True:
-        stats = httpx.get(url + "/v1/admin/cache/stats", headers=ADMIN).json()
-        if stats["semantic"].get("vectors", 0) >= want:
-            return time.time() - start
-        assert time.time() - start < within, f"{stats['semantic']}"
-        time.sleep(0.02)
 
 
-def eventually(url: str, text: str, want: str, within: float = 1.0) -> float:
-    """Seconds until `text` is answered with `want` (fails after `within`)."""
-    start = time.time()
-    while True:
-        status, _ = ask(url, text)
-        if status == want:
-            return time.time() - start
-        assert time.time() - start < within, f"{text!r}: still {status} after {within}s"
-        time.sleep(0.05)
 
 
 def wait_idle(server: Any) -> None:
@@ -80,11 +58,11 @@ def wait_idle(server: Any) -> None:
 
 def test_exact_entries_survive_a_restart(gateway_server, prefix):
     first = gateway_server(config(prefix))
-    status, answer = ask(first.base_url, "persist me")
+    status, answer, _ = ask(first.base_url, "persist me")
     assert status == "MISS"
     first.stop()
     second = gateway_server(config(prefix))  # a new process state: new store client, empty memory
-    status, again = ask(second.base_url, "persist me")
+    status, again, _ = ask(second.base_url, "persist me")
     assert status == "HIT" and again.choices[0].message.content == answer.choices[0].message.content
     stats = httpx.get(second.url + "/v1/admin/cache/stats", headers=ADMIN).json()
     assert stats["backend"] == "redis" and stats["entries"] == 1 and stats["hits"] == 1
