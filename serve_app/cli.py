@@ -63,20 +63,15 @@ def serve(path: str, host: str | None, port: int | None, app_name: str) -> int:
         stop.wait()
         print("stopping ...", flush=True)
     finally:
-        try:
-            from ray import serve as ray_serve
-
-            if local is None:
-                ray_serve.delete(app_name)
-            else:
-                ray_serve.shutdown()  # drains in-flight requests (RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S)
-        except Exception:  # noqa: BLE001 - best effort on the way out
-            log.debug("serve shutdown failed", exc_info=True)
         if local is not None:
-            import ray
+            cluster.shutdown(local)
+        else:
+            try:
+                from ray import serve as ray_serve
 
-            ray.shutdown()  # before the cluster goes: Ray's exception hook would wait on a dead GCS
-            local.stop()
+                ray_serve.delete(app_name)
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                log.debug("serve.delete failed", exc_info=True)
     return 0
 
 

@@ -155,6 +155,21 @@ def start_local_cluster(gcs_port: int | None = None, temp_dir: str | None = None
     return LocalCluster(f"127.0.0.1:{gcs_port}", proc, temp_dir)
 
 
+def shutdown(local: LocalCluster) -> None:
+    """Drain Serve, disconnect this driver, then stop the cluster we started (in that order: Ray's
+    exception hook would otherwise wait on a dead GCS)."""
+    import ray
+    from ray import serve
+
+    try:
+        serve.shutdown()  # drains in-flight requests (RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S)
+    finally:
+        try:
+            ray.shutdown()
+        finally:
+            local.stop()
+
+
 def connect(address: str) -> None:
     apply_flags()
     import ray

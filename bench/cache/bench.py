@@ -177,7 +177,6 @@ def bench_latency() -> list[str]:
 
 def bench_ray() -> list[str]:
     """The same scenarios against a real Ray Serve app: SemanticCache as its own deployment."""
-    from ray import serve
 
     from serve_app import cluster
     from serve_app.builder import build_app
@@ -198,13 +197,7 @@ def bench_ray() -> list[str]:
             urls[name] = f"http://127.0.0.1:{port}/cb{name}/v1/chat/completions"
         scenarios(rows, urls)
     finally:
-        try:
-            serve.shutdown()
-            import ray
-
-            ray.shutdown()
-        finally:
-            local.stop()
+        cluster.shutdown(local)
     return ["## Latency per lookup outcome, Ray Serve (bench/cache/bench.py ray)", "",
             "The same requests through a real Serve app started like `raygate serve` (HAProxy, one Ingress "
             "replica, the SemanticCache deployment with serve.batch for semantic mode; num_cpus 0 everywhere). "

@@ -51,14 +51,7 @@ def ray_cluster() -> Iterator[RayCluster]:
         cluster.start_serve("127.0.0.1", http_port, 300)
         yield RayCluster(local.address, http_port, f"http://127.0.0.1:{http_port}", local, log_path)
     finally:
-        try:
-            import ray
-            from ray import serve
-
-            serve.shutdown()
-            ray.shutdown()
-        finally:
-            local.stop()
+        cluster.shutdown(local)
 
 
 @pytest.fixture(scope="module")
