@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from serve_app.errors import GatewayError, UpstreamError
+from serve_app.protocol import SSE_DONE
 
 from . import registry
 from .base import CallContext, ProviderConfig, require_json
@@ -117,9 +118,12 @@ class ProviderDeployment:
         return await self.provider.chat(body, ctx, timeout)
 
     async def chat_stream(self, body: dict[str, Any], ctx: CallContext,
-                          timeout: float | None = None) -> AsyncIterator[bytes]:
+                          timeout: float | None = None) -> AsyncIterator[bytes | dict[str, Any]]:
+        """The stream's bytes; its usage as a dict item just before `[DONE]` (the caller's record needs it)."""
         stream = await self.provider.open_chat_stream(body, ctx, timeout)
         async for chunk in stream:
+            if stream.usage is not None and chunk.endswith(SSE_DONE):
+                yield {"usage": stream.usage}
             yield chunk
 
     async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
@@ -167,6 +171,9 @@ class RemoteChatStream:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         yield self._first
         async for chunk in self._gen:
+            if isinstance(chunk, dict):  # the deployment's closing usage report, not stream bytes
+                self.usage = chunk.get("usage")
+                continue
             yield chunk
 
     def close(self) -> None:
