@@ -72,6 +72,8 @@ class Preset:
     cached_tokens_key: str | None = None
     # The vendor's error `type` (or TGI's `error_type`) -> the gateway's error class.
     error_types: Mapping[str, str] = field(default_factory=dict)
+    # Lower-case message fragments that mean the prompt is over the context window.
+    context_markers: tuple[str, ...] = ()
     status_rules: Mapping[int, StatusRule] = field(default_factory=dict)
     embeddings: bool = False
     embeddings_base64: bool = False
@@ -133,12 +135,14 @@ class PresetAdapter(OpenAICompatAdapter):
 
     # -- errors ----------------------------------------------------------------------------------
     def classify_error(self, status: int, message: str, code: str | None, data: Any) -> str | None:
-        types = self.preset.error_types
-        if not types or not isinstance(data, dict):
+        preset = self.preset
+        if preset.context_markers and any(m in message.lower() for m in preset.context_markers):
+            return E.CONTEXT_LENGTH
+        if not preset.error_types or not isinstance(data, dict):
             return None
         err = data.get("error")
         kind = err.get("type") if isinstance(err, dict) else data.get("error_type")
-        return types.get(kind) if isinstance(kind, str) else None
+        return preset.error_types.get(kind) if isinstance(kind, str) else None
 
     def error(self, status: int, headers: Mapping[str, str], payload: bytes, ctx: CallContext) -> UpstreamError:
         rule = self.preset.status_rules.get(status)
@@ -256,6 +260,7 @@ HUGGINGFACE = preset_spec(Preset(
     "huggingface", "https://router.huggingface.co/v1",
     params=Params(drop=frozenset({"store", "metadata", "service_tier"})),
     error_types={"overloaded": E.OVERLOADED},
+    context_markers=("`inputs` tokens + `max_new_tokens` must be <=",),
     # TGI's 424 is a failed generation: the server's, not the request's.
     status_rules={424: StatusRule(502, "upstream_generation_error", E.SERVER)},
 ))
