@@ -10,7 +10,8 @@ A fixed procedure (seed 13), run once and committed with its output before any t
 2. Pairs per family (each with its own random.Random(f"13:{id}")):
    - paraphrase (label 1): every two distinct forms, with two random fillings each;
    - slot near-miss (label 0, kind = the slot list's kind: number, date, entity, version, object): per
-     changeable slot, 4 pairs (8 for number, date and version slots, which fewer families have): a form with filling v, and a form (the same one half of the time) with
+     changeable slot, 4 pairs (8 for number, date and version slots, which fewer families have): a
+     form with filling v, and a form (the same one half of the time) with
      that one slot changed;
    - negation / qword / conj variants (label 0): each variant text twice, against a random form with
      the same filling;

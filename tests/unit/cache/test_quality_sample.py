@@ -30,7 +30,9 @@ def test_default_precision_on_fixed_heldout_sample(embedder):
     a = embedder.encode([p["a"] for p in pairs])
     b = embedder.encode([p["b"] for p in pairs])
     sims = (a * b).sum(axis=1)
-    hit = np.array([s >= threshold and verify(p["b"], p["a"]) is None for p, s in zip(pairs, sims, strict=True)])
+    hit = np.array(
+        [s >= threshold and verify(p["b"], p["a"]) is None for p, s in zip(pairs, sims, strict=True)]
+    )
     right = np.array([p["label"] == 1 for p in pairs])
     precision = (hit & right).sum() / hit.sum()
     recall = (hit & right).sum() / right.sum()
