@@ -418,7 +418,7 @@ def bench_quality() -> list[str]:
     sys.path.insert(0, str(ROOT / "bench/cache"))
     from eval import report  # type: ignore[import-not-found]
 
-    return report(failures=True)
+    return report(with_test=True, failures=12)
 
 
 def header() -> list[str]:
