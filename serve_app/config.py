@@ -21,6 +21,8 @@ from deployments.providers import registry as provider_registry
 from deployments.providers.base import ProviderConfig
 from deployments.router.config import StrategyConfig
 
+from .storage.config import StorageConfig
+
 
 class ConfigError(ValueError):
     """A configuration problem, reported as `file: key.path: reason`."""
@@ -88,6 +90,7 @@ class GatewayConfig(StrictModel):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     placement: PlacementSection = Field(default_factory=PlacementSection)
     serve: ServeSection = Field(default_factory=ServeSection)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     source: str = Field("<dict>", exclude=True, description="Where the config came from.")
 
     def __repr_args__(self):  # SecretStr already masks keys; keep the source path visible
