@@ -120,7 +120,10 @@ class Storage:
         if self._engine is not None:
             return
         if self.config.sqlite_path:
-            os.makedirs(os.path.dirname(self.config.sqlite_path) or ".", exist_ok=True)
+            try:
+                os.makedirs(os.path.dirname(self.config.sqlite_path) or ".", exist_ok=True)
+            except OSError as exc:
+                raise self._error("cannot create the database directory", exc) from None
         engine = create_async_engine(self._url, json_serializer=_dump_json, json_deserializer=orjson.loads,
                                      **self.backend.engine_options(self.config))
         self.backend.prepare(engine, self.config)
