@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
+
 from deployments.records import RecordWriter, StorageSink, build_storage_sink
 from deployments.records.spool import Spool
 from serve_app.metrics import InProcessSink, Metrics
 from serve_app.storage import Storage, StorageConfig
 
-from .conftest import record
+from tests.support.records import record
 
 
 class FlakyWriter:
@@ -109,3 +111,22 @@ async def test_drops_are_counted_by_reason(sqlite_config: StorageConfig) -> None
     assert 'raygate_records_dropped_total{reason="refused"} 1' in text
     assert 'raygate_records_dropped_total{reason="unserializable"} 1' in text
     assert 'raygate_records_dropped_total{reason="spool_full"} 7' in text
+
+
+async def test_concurrent_writes_share_transactions(sqlite_config: StorageConfig) -> None:
+    storage = Storage(sqlite_config)
+    writer = RecordWriter(storage)
+    await writer.ready()
+    transactions = []
+    real = storage.write_records
+
+    async def counting(records: list[dict]) -> int:
+        transactions.append(len(records))
+        return await real(records)
+
+    storage.write_records = counting  # type: ignore[method-assign]
+    batches = [[orjson.dumps(record(i * 10 + j)) for j in range(10)] for i in range(8)]
+    assert await asyncio.gather(*(writer.write(b) for b in batches)) == [10] * 8
+    assert sum(transactions) == 80 and len(transactions) < 8
+    assert await writer.count() == 80
+    await writer.close()

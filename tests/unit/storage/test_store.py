@@ -9,7 +9,7 @@ import pytest
 from serve_app.storage import Storage, StorageConfig, StorageError
 from serve_app.storage import schema
 
-from .conftest import record
+from tests.support.records import record
 
 
 async def test_schema_created_and_writes_are_idempotent(sqlite_config: StorageConfig) -> None:
