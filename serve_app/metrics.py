@@ -44,7 +44,7 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "raygate_record_queue_depth": ("gauge", "Records spooled but not yet committed to storage.", ()),
     "raygate_record_write_seconds": ("histogram", "Time to commit one batch of records.", ()),
     "raygate_records_written_total": ("counter", "Records committed to storage.", ()),
-    "raygate_records_spilled_total": ("counter", "Records that waited on disk while storage was unavailable.", ()),
+    "raygate_records_spilled_total": ("counter", "Records that waited on disk while storage was down.", ()),
     "raygate_records_dropped_total": ("counter", "Records lost: spool full, or refused by the database.",
                                       ("reason",)),
 }

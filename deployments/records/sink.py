@@ -83,8 +83,9 @@ class StorageSink:
         self._drops_unlogged += n
         now = time.monotonic()
         if now - self._drop_logged_at >= DROP_LOG_EVERY_S:
+            spool = self.spool
             log.error("records dropped (%s): %d since the last report; spool %s holds %d bytes (limit %d)",
-                      reason, self._drops_unlogged, self.spool.directory, self.spool.bytes, self.spool.max_bytes)
+                      reason, self._drops_unlogged, spool.directory, spool.bytes, spool.max_bytes)
             self._drops_unlogged, self._drop_logged_at = 0, now
 
     # -- flush side -----------------------------------------------------------------------------

@@ -65,8 +65,8 @@ class StorageConfig(BaseModel):
         "persistent disk to keep unwritten records across a machine reboot."))
     batch_size: int = Field(500, ge=1, le=10_000)
     flush_interval_s: float = Field(0.2, gt=0, le=60)
-    max_spool_bytes: int = Field(1 << 30, ge=1 << 20, description="Per replica; beyond it records are dropped "
-                                                                   "and counted (raygate_records_dropped_total).")
+    max_spool_bytes: int = Field(1 << 30, ge=1 << 20, description=(
+        "Per replica; beyond it records are dropped and counted (raygate_records_dropped_total)."))
     fsync: bool = Field(False, description="fsync every spooled record (survives a machine crash; slower).")
     pool_size: int = Field(5, ge=1, le=100, description="PostgreSQL connections of the writer.")
     connect_timeout_s: float = Field(10.0, gt=0, le=300)

@@ -131,7 +131,8 @@ class Storage:
             try:
                 conn = await asyncio.wait_for(engine.connect(), self.config.connect_timeout_s)
             except TimeoutError:
-                raise self._error(f"cannot connect: no answer within {self.config.connect_timeout_s:g} s") from None
+                limit = self.config.connect_timeout_s
+                raise self._error(f"cannot connect: no answer within {limit:g} s") from None
             except Exception as exc:
                 raise self._error("cannot connect", exc) from None
             try:
@@ -158,7 +159,8 @@ class Storage:
         except Exception as exc:
             raise self._error("cannot create or upgrade the schema", exc) from None
         if found != self.version:
-            log.info("storage %s: schema upgraded from version %d to %d", self.config.masked, found, self.version)
+            log.info("storage %s: schema upgraded from version %d to %d", self.config.masked, found,
+                     self.version)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -182,7 +184,8 @@ class Storage:
 
     async def count_records(self) -> int:
         async with self.engine.connect() as conn:
-            return int((await conn.execute(sa.select(sa.func.count()).select_from(schema.request_log))).scalar())
+            query = sa.select(sa.func.count()).select_from(schema.request_log)
+            return int((await conn.execute(query)).scalar())
 
     async def close(self) -> None:
         if self._engine is not None:

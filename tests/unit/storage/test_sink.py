@@ -11,7 +11,6 @@ from deployments.records import RecordWriter, StorageSink, build_storage_sink
 from deployments.records.spool import Spool
 from serve_app.metrics import InProcessSink, Metrics
 from serve_app.storage import Storage, StorageConfig
-
 from tests.support.records import record
 
 
