@@ -6,6 +6,6 @@ deployments/records/.
 """
 
 from .config import StorageConfig, masked_url
-from .store import Storage, StorageError
+from .store import Storage, StorageError, prepare_storage
 
-__all__ = ["Storage", "StorageConfig", "StorageError", "masked_url"]
+__all__ = ["Storage", "StorageConfig", "StorageError", "masked_url", "prepare_storage"]

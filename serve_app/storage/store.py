@@ -191,3 +191,16 @@ class Storage:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+
+
+def prepare_storage(config: StorageConfig) -> int:
+    """Create or upgrade the schema from a synchronous caller (the CLI, before deploying): StorageError if
+    the database is unreachable or newer than this code. Returns the schema version."""
+
+    async def run() -> int:
+        storage = Storage(config)
+        await storage.start()
+        await storage.close()
+        return storage.version
+
+    return asyncio.run(run())

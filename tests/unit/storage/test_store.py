@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from serve_app.storage import Storage, StorageConfig, StorageError, schema
+from serve_app.storage import Storage, StorageConfig, StorageError, prepare_storage, schema
 from tests.support.records import record
 
 
@@ -77,3 +77,8 @@ async def test_unwritable_sqlite_location_is_a_storage_error(tmp_path) -> None:
     with pytest.raises(StorageError) as err:
         await Storage(StorageConfig(url=f"sqlite:///{blocker}/x.db")).start()
     assert "cannot create the database directory" in str(err.value)
+
+
+def test_prepare_storage_for_synchronous_callers(sqlite_config: StorageConfig) -> None:
+    assert prepare_storage(sqlite_config) == schema.LATEST
+    assert prepare_storage(sqlite_config) == schema.LATEST  # idempotent
