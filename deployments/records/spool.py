@@ -150,8 +150,12 @@ class Spool:
         """Take over segments whose owner died; returns how many records they still hold."""
         owned = {s.path for s in self.segments}
         found = 0
-        for name in sorted(os.listdir(self.directory)):
+        names = sorted(os.listdir(self.directory))
+        for name in names:
             path = os.path.join(self.directory, name)
+            if _is_leftover(name, names):
+                _unlink_unlocked(path)
+                continue
             if not (name.startswith("seg-") and name.endswith(".log")) or path in owned:
                 continue
             try:
@@ -218,6 +222,27 @@ class Spool:
         if seg.fd >= 0:
             os.close(seg.fd)
             seg.fd = -1
+
+
+def _is_leftover(name: str, names: list[str]) -> bool:
+    """A segment's temporary name (it is renamed before its first record) or the ack file of a deleted one."""
+    if name.startswith(".seg-") and name.endswith(".log.new"):
+        return True
+    return name.startswith("seg-") and name.endswith(".ack") and name[:-4] + ".log" not in names
+
+
+def _unlink_unlocked(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        if _try_lock(fd):  # a .new file still locked belongs to a replica opening it right now
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _ack_path(segment_path: str) -> str:

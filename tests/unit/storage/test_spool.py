@@ -103,3 +103,11 @@ def test_beyond_max_bytes_records_are_refused_until_some_are_acknowledged(tmp_pa
     drain(spool)
     assert spool.append(lines(1, 8)[0])  # acknowledged segments were deleted: room again
     spool.close()
+
+
+def test_leftovers_of_a_crash_between_steps_are_removed(tmp_path: Path) -> None:
+    (tmp_path / ".seg-00000000000000000001-1-1.log.new").write_bytes(b"")  # died before the rename
+    (tmp_path / "seg-00000000000000000002-1-1.ack").write_bytes(b"%020d" % 5)  # its segment was deleted
+    spool = Spool(str(tmp_path))
+    assert os.listdir(tmp_path) == [os.path.basename(spool.segments[-1].path)]
+    spool.close()
