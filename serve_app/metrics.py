@@ -41,6 +41,11 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
                                             ("target", "state")),
     "raygate_cache_lookups_total": ("counter", "Cache lookups by result.", ("result",)),
     "raygate_stream_errors_total": ("counter", "Streams that failed after they started.", ("provider",)),
+    "raygate_tokens_total": ("counter", "Upstream tokens by kind (input, cached_input, cache_write, output, "
+                             "reasoning) and model.", ("type", "model")),
+    "raygate_cache_hits_total": ("counter", "Requests answered from the cache, by kind (exact, semantic).",
+                                 ("kind",)),
+    "raygate_cache_misses_total": ("counter", "Requests the cache was asked for and could not answer.", ()),
     "raygate_record_queue_depth": ("gauge", "Records spooled but not yet committed to storage.", ()),
     "raygate_record_write_seconds": ("histogram", "Time to commit one batch of records.", ()),
     "raygate_records_written_total": ("counter", "Records committed to storage.", ()),
@@ -179,6 +184,33 @@ class LocalMetrics:
                  "gauges": {name: dict(series) for name, series in self._gauges.items()}}
         self._counters, self._hist = {}, {}
         return delta
+
+
+class RecordMetrics:
+    """The metrics sink: what /metrics counts per request, read off each finished record."""
+
+    __slots__ = ("local",)
+
+    def __init__(self, local: LocalMetrics) -> None:
+        self.local = local
+
+    def submit(self, rec: Any) -> None:
+        local = self.local
+        provider, model = rec.provider or "", rec.model or ""
+        local.request(provider, model, rec.status, (rec.latency_ms or 0.0) / 1000)
+        usage = rec.usage
+        if usage:
+            for kind, n in usage.items():
+                if n:
+                    local.inc("raygate_tokens_total", (kind, model), n)
+        cache = rec.cache
+        if cache is not None:
+            if cache in ("exact", "semantic"):
+                local.inc("raygate_cache_hits_total", (cache,))
+            elif cache in ("miss", "refresh"):
+                local.inc("raygate_cache_misses_total", ())
+        if rec.stream and rec.first_byte_at is not None and rec.status not in (200, 499):
+            local.inc("raygate_stream_errors_total", (provider,))
 
 
 class InProcessSink:

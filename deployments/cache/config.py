@@ -21,6 +21,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serve_app.errors import ConfigError
+
+from .policy import SettingError, parse_setting
+
 # Chosen from the labelled evaluation set (bench/cache/eval_pairs.jsonl, `bench/cache/eval.py`):
 # the lowest cosine similarity at which, with the verification step on, false hits stay under 1%
 # of the hard-negative pairs. See bench/results/cache.md for the per-threshold table.
@@ -96,10 +100,6 @@ def strategy_cache_settings(strategies: dict[str, Any]) -> list[tuple[str, Any]]
 
 def check_strategy_cache_settings(cfg: Any) -> None:
     """A strategy's or target's `cache` value must parse: fail at start-up (and check-config) with its path."""
-    from serve_app.config import ConfigError
-
-    from .policy import SettingError, parse_setting
-
     for path, value in strategy_cache_settings(getattr(cfg, "strategies", {}) or {}):
         try:
             parse_setting(value)

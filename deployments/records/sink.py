@@ -61,10 +61,12 @@ class StorageSink:
         self._drop_logged_at = 0.0
 
     # -- request path ---------------------------------------------------------------------------
-    def submit(self, record: dict[str, Any]) -> None:
-        """Spool one finished record (returns once it is on the spool; never raises)."""
+    def submit(self, record: Any) -> None:
+        """Spool one finished record: a RequestRecord (serve_app/lifecycle.py) or its `to_dict()`.
+        Returns once it is on the spool; never raises."""
         try:
-            line = orjson.dumps(record, default=str, option=DUMP_OPTIONS)
+            line = orjson.dumps(record if type(record) is dict else record.to_dict(), default=str,
+                                option=DUMP_OPTIONS)
         except TypeError:  # e.g. an integer beyond 64 bits somewhere in the record
             self._drop("unserializable", 1)
             return

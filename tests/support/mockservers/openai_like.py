@@ -80,9 +80,10 @@ def error_fixture(folder: str, name: str) -> web.Response:
 class OpenAILikeMock(ServedMock):
     """`with OpenAILikeMock("mistral", api_key="k") as mock: mock.base_url` (what the provider config takes)."""
 
-    def __init__(self, flavour: str, api_key: str | None = "test-key", piece: int = 13) -> None:
-        self.flavour_name = flavour
-        self.flavour = FLAVOURS[flavour]
+    def __init__(self, flavour: str | Flavour, api_key: str | None = "test-key", piece: int = 13) -> None:
+        # a Flavour object: an API described by its caller (tests/conformance/test_presets.py)
+        self.flavour = FLAVOURS[flavour] if isinstance(flavour, str) else flavour
+        self.flavour_name = flavour if isinstance(flavour, str) else flavour.fixtures
         self.api_key = api_key
         self.piece = piece
         app = web.Application()
@@ -264,4 +265,4 @@ def collect_sdk_stream(stream: Any) -> dict[str, Any]:
             "usage": usage, "ids": ids, "roles": roles}
 
 
-__all__ = ["FLAVOURS", "OpenAILikeMock", "assemble", "collect_sdk_stream", "error_fixture", "parse_sse", "scenario"]
+__all__ = ["FLAVOURS", "Flavour", "OpenAILikeMock", "assemble", "collect_sdk_stream", "error_fixture", "parse_sse", "scenario"]

@@ -3,6 +3,7 @@ stream / error / embeddings fixtures. No network, no Ray."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import datetime as dt
@@ -197,6 +198,7 @@ def test_standard_credential_chain_from_environment(monkeypatch: pytest.MonkeyPa
     spec = registry.get("bedrock")
     adapter = spec.adapter(spec.config_model.model_validate({"name": "aws", "type": "bedrock"}))
     adapter.clock = lambda: NOW
+    asyncio.run(adapter.ready())  # the chain is resolved in a thread, awaited by the stage before signing
     req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), False)
     assert req.url.startswith("https://bedrock-runtime.ap-south-1.amazonaws.com/")
     assert "Credential=AKIDFROMENV/20240506/ap-south-1/bedrock/aws4_request" in req.headers["Authorization"]
@@ -212,8 +214,12 @@ def test_no_credentials_is_an_auth_error(monkeypatch: pytest.MonkeyPatch, tmp_pa
     spec = registry.get("bedrock")
     adapter = spec.adapter(spec.config_model.model_validate({"name": "aws", "type": "bedrock", "region": "us-east-1"}))
     with pytest.raises(UpstreamError) as info:
-        adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), False)
+        asyncio.run(adapter.ready())
     assert info.value.status == 502 and info.value.error_class == E.AUTH and info.value.code == "upstream_auth_error"
+    assert "has no AWS credentials" in info.value.message
+    with pytest.raises(UpstreamError) as info:  # signing without resolved credentials is refused too
+        adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), False)
+    assert info.value.code == "upstream_auth_error"
 
 
 def test_config_validation(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -129,3 +129,18 @@ async def test_concurrent_writes_share_transactions(sqlite_config: StorageConfig
     assert sum(transactions) == 80 and len(transactions) < 8
     assert await writer.count() == 80
     await writer.close()
+
+
+async def test_a_request_record_is_stored_as_its_dict(sqlite_config: StorageConfig) -> None:
+    from serve_app.lifecycle import RequestRecord
+
+    rec = RequestRecord("rec-1", kind="chat", via="handle", headers={"authorization": "Bearer sk-secret"})
+    rec.metadata = {"team": "a"}
+    rec.close(200)
+    sink = build_storage_sink(sqlite_config, use_ray=False)
+    sink.submit(rec)
+    await sink.flush()
+    stored = await sink.get("rec-1")
+    await sink.close()
+    assert stored == orjson.loads(orjson.dumps(rec.to_dict()))
+    assert "sk-secret" not in orjson.dumps(stored).decode()  # headers are never stored
