@@ -10,7 +10,8 @@ PACKAGES = ("serve_app", "deployments")
 # the spine modules a stage may import: leaves that import nothing else of the project
 LEAVES = {"serve_app.errors", "serve_app.protocol", "serve_app.lifecycle", "serve_app.metrics"}
 # the storage package (the database, for deployments/records) imports nothing of the project outside itself
-STORAGE = {"serve_app.storage", "serve_app.storage.config", "serve_app.storage.schema", "serve_app.storage.store"}
+STORAGE = {"serve_app.storage", "serve_app.storage.config", "serve_app.storage.schema",
+           "serve_app.storage.store"}
 LEAVES |= STORAGE
 
 
