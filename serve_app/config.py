@@ -24,6 +24,7 @@ from deployments.router.config import StrategyConfig
 from deployments.router.tree import check_strategies
 
 from .errors import ConfigError
+from .storage.config import StorageConfig
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config", "resolve_config"]
 
@@ -98,6 +99,7 @@ class GatewayConfig(StrictModel):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     placement: PlacementSection = Field(default_factory=PlacementSection)
     serve: ServeSection = Field(default_factory=ServeSection)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     source: str = Field("<dict>", exclude=True, description="Where the config came from.")
 
     def __repr_args__(self):  # SecretStr already masks keys; keep the source path visible

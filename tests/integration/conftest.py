@@ -73,3 +73,13 @@ def deploy_gateway(ray_cluster: RayCluster) -> Iterator[Callable[..., GatewayApp
     yield deploy
     for name in names:
         serve.delete(name)
+
+
+@pytest.fixture
+async def postgres_url() -> Any:
+    """URL of a fresh PostgreSQL database on 127.0.0.1:5432, dropped (WITH FORCE) after the test."""
+    from tests.support.postgres import create_database, drop_database
+
+    url = await create_database()
+    yield url
+    await drop_database(url)

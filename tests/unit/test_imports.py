@@ -9,6 +9,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("serve_app", "deployments")
 # the spine modules a stage may import: leaves that import nothing else of the project
 LEAVES = {"serve_app.errors", "serve_app.protocol", "serve_app.lifecycle", "serve_app.metrics"}
+# the storage package (the database, for deployments/records) imports nothing of the project outside itself
+STORAGE = {"serve_app.storage", "serve_app.storage.config", "serve_app.storage.schema",
+           "serve_app.storage.store"}
+LEAVES |= STORAGE
 
 
 def _modules() -> dict[str, Path]:
@@ -62,6 +66,8 @@ def test_leaf_modules_import_nothing_of_the_project() -> None:
     for leaf in ("serve_app.errors", "serve_app.lifecycle"):
         assert _imports(leaf, known[leaf], known, top_level_only=False) == set(), leaf
     assert _imports("serve_app.protocol", known["serve_app.protocol"], known, False) <= {"serve_app.errors"}
+    for module in STORAGE:
+        assert _imports(module, known[module], known, top_level_only=False) <= STORAGE, module
 
 
 def test_no_import_cycles() -> None:
