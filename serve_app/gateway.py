@@ -73,6 +73,11 @@ class Gateway:
         self.records: Any = None  # the storage sink, for GET /v1/admin/logs/{id} (None: not stored)
         self.admin_prefixes.append(("GET", "/v1/admin/logs/", self.admin_log))
 
+    def attach_records(self, sink: Any) -> None:
+        """The storage sink: finished records go to it, and GET /v1/admin/logs/{id} reads through it."""
+        self.records = sink
+        self.sinks.append(sink)
+
     # -- the record ------------------------------------------------------------------------------
     def begin(self, kind: str | None, headers: dict[str, str], via: str = "http",
               client_ip: str | None = None) -> RequestRecord:
@@ -238,6 +243,12 @@ class Gateway:
             raise not_found(f"no stored record for request {request_id!r} (yet)", code="log_not_found",
                             param="request_id")
         return Reply(orjson.dumps(row), {})
+
+    async def close(self) -> None:
+        """Replica shutdown: last metrics, then the records still spooled (bounded; the rest stay on disk)."""
+        if self.records is not None:
+            await self.records.close()
+        await self.metrics.stop()
 
     # -- health ----------------------------------------------------------------------------------
     def health(self) -> bytes:

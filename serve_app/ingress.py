@@ -72,7 +72,11 @@ class Ingress:
         from deployments.router.circuit import circuit_actor
 
         self.gateway.executor.circuits.attach(factory=circuit_actor)  # breakers shared by all replicas
-        self.http_app = HttpApp(self.gateway, self.config, on_shutdown=self.gateway.metrics.stop)
+        if self.config.storage.enabled:
+            from deployments.records import build_storage_sink
+
+            self.gateway.attach_records(build_storage_sink(self.config.storage, self.gateway.metrics, use_ray=True))
+        self.http_app = HttpApp(self.gateway, self.config, on_shutdown=self.gateway.close)
         self.http_app.echo_request_id = False  # Serve's RequestIdMiddleware sets it
 
     def __serve_build_asgi_app__(self) -> HttpApp:

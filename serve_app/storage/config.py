@@ -57,6 +57,7 @@ class StorageConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = Field(True, description="Store finished request records (false: metrics only).")
     url: SecretStr = Field(SecretStr(DEFAULT_URL), validate_default=True,
                            description="sqlite:///path (default ./raygate.db) or postgresql://user@host:5432/db.")
     spool_dir: str | None = Field(None, description=(

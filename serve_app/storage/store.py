@@ -8,6 +8,7 @@ asyncpg. What differs between the two is declared once in BACKENDS; the rest is 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 from collections.abc import Callable
@@ -203,4 +204,10 @@ def prepare_storage(config: StorageConfig) -> int:
         await storage.close()
         return storage.version
 
-    return asyncio.run(run())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run())
+    # called from inside an event loop (an async test, a notebook): run on a thread's own loop
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()

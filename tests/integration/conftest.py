@@ -23,6 +23,7 @@ os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
 
 from serve_app import cluster  # noqa: E402
 from serve_app.config import parse_config  # noqa: E402
+from tests.support.gateway_server import with_temp_storage  # noqa: E402
 
 
 @dataclass
@@ -63,7 +64,7 @@ def deploy_gateway(ray_cluster: RayCluster) -> Iterator[Callable[..., GatewayApp
     names: list[str] = []
 
     def deploy(config: dict[str, Any], name: str) -> GatewayApp:
-        cfg = parse_config(config, f"<test app {name}>")
+        cfg = parse_config(with_temp_storage(config), f"<test app {name}>")
         cluster.deploy(build_app({"config": cfg}), name=name, route_prefix=f"/{name}")
         url = f"{ray_cluster.url}/{name}"
         cluster.wait_http_ready(url)

@@ -21,6 +21,7 @@ from serve_app.lifecycle import Chain, Exchange, Reply, RequestRecord, Stage, su
 from tests.support.gateway_server import GatewayServer
 
 KEY = "gw-lifecycle-key"
+ADMIN = "gw-lifecycle-admin"
 MSG = [{"role": "user", "content": "hello lifecycle"}]
 
 
@@ -151,7 +152,8 @@ class Kept:
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[GatewayServer, Kept]]:
     config = {
-        "gateway": {"api_keys": [{"id": "team-a", "key": KEY}], "trusted_proxies": ["127.0.0.1"]},
+        "gateway": {"api_keys": [{"id": "team-a", "key": KEY}], "admin_keys": [{"id": "ops", "key": ADMIN}],
+                    "trusted_proxies": ["127.0.0.1"]},
         "providers": {"mock": {"type": "mock"}, "slow": {"type": "mock", "chunk_delay_ms": 300}},
         "default_provider": "mock",
         "cache": {"enabled": False},
@@ -300,3 +302,21 @@ def test_a_mixed_burst_gives_one_record_per_request(served: tuple[GatewayServer,
     ids = asyncio.run(burst())
     records = [served[1].one(i) for i in ids]
     assert sorted(r.status for r in records) == sorted([200] * 20 + [429] * 10)
+
+
+def test_a_stored_record_is_read_back_by_admins(client: openai.OpenAI, served: tuple[GatewayServer, Kept]) -> None:
+    h = _rid("stored")
+    url = served[0].base_url + "/admin/logs/" + h["x-request-id"]
+    admin = {"authorization": f"Bearer {ADMIN}"}
+    with httpx.Client(timeout=10) as http:
+        missing = http.get(url, headers=admin)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "log_not_found"
+        client.chat.completions.create(model="mock", messages=MSG, extra_headers={
+            **h, "x-raygate-metadata": '{"session_id": "s-1"}'})
+        kept = served[1].one(h["x-request-id"])
+        deadline = time.time() + 10
+        while (got := http.get(url, headers=admin)).status_code == 404 and time.time() < deadline:
+            time.sleep(0.05)
+        assert got.status_code == 200, got.text
+        assert got.json() == {**kept.to_dict(), "metadata": {"session_id": "s-1"}}
+        assert http.get(url, headers={"authorization": f"Bearer {KEY}"}).status_code == 401  # not an admin key
