@@ -244,6 +244,13 @@ class Gateway:
                             param="request_id")
         return Reply(orjson.dumps(row), {})
 
+    async def start(self) -> None:
+        """Replica start-up (ASGI lifespan): the record sink's flush loop runs from now, so records a
+        dead predecessor left on this node's spool are written even before this replica's first request."""
+        if self.records is not None:
+            self.records.start()
+        self.metrics.start()
+
     async def close(self) -> None:
         """Replica shutdown: last metrics, then the records still spooled (bounded; the rest stay on disk)."""
         if self.records is not None:

@@ -76,7 +76,8 @@ class Ingress:
             from deployments.records import build_storage_sink
 
             self.gateway.attach_records(build_storage_sink(self.config.storage, self.gateway.metrics, use_ray=True))
-        self.http_app = HttpApp(self.gateway, self.config, on_shutdown=self.gateway.close)
+        self.http_app = HttpApp(self.gateway, self.config, on_startup=self.gateway.start,
+                                on_shutdown=self.gateway.close)
         self.http_app.echo_request_id = False  # Serve's RequestIdMiddleware sets it
 
     def __serve_build_asgi_app__(self) -> HttpApp:

@@ -41,7 +41,8 @@ class GatewayServer:
         self.gateway = assemble_gateway(self.config)
         if self.config.storage.enabled:  # the same sink as a replica's, with the writer in this process
             self.gateway.attach_records(build_storage_sink(self.config.storage, self.gateway.metrics, use_ray=False))
-        self.app = HttpApp(self.gateway, self.config, on_shutdown=self.gateway.close)
+        self.app = HttpApp(self.gateway, self.config, on_startup=self.gateway.start,
+                                on_shutdown=self.gateway.close)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.base_url = self.url + "/v1"

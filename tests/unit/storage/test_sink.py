@@ -144,3 +144,20 @@ async def test_a_request_record_is_stored_as_its_dict(sqlite_config: StorageConf
     await sink.close()
     assert stored == orjson.loads(orjson.dumps(rec.to_dict()))
     assert "sk-secret" not in orjson.dumps(stored).decode()  # headers are never stored
+
+
+async def test_a_successor_writes_what_a_dead_replica_left_without_a_request_of_its_own(
+        sqlite_config: StorageConfig) -> None:
+    dead = build_storage_sink(sqlite_config, use_ray=False)
+    for i in range(30):
+        dead.submit(record(i))
+    dead.spool.close()  # its process is gone: the segment is unlocked, nothing was flushed
+    successor = build_storage_sink(sqlite_config, use_ray=False)
+    assert successor.spool.pending == 30
+    successor.start()  # replica start-up (the gateway's lifespan hook); no submit follows
+    for _ in range(200):
+        if await successor.writer.count() == 30:
+            break
+        await asyncio.sleep(0.02)
+    assert await successor.writer.count() == 30
+    await successor.close()
