@@ -273,6 +273,13 @@ def stream_cut(provider: str, detail: str = "") -> UpstreamError:
                          code="upstream_stream_cut", error_class=E.STREAM_CUT)
 
 
+def refused(provider: str, reason: str) -> UpstreamError:
+    """A prompt the provider's safety system blocked: the client's request, a 400 `content_filter`
+    naming the provider's reason category (never a gateway failure, never retried elsewhere)."""
+    return UpstreamError(400, f"provider {provider!r} blocked the prompt ({reason})", provider=provider,
+                         param="messages", code="content_filter", error_class=E.CONTENT_FILTER)
+
+
 def json_body(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
 
@@ -297,6 +304,7 @@ __all__ = [
     "client_status",
     "error_fields",
     "json_body",
+    "refused",
     "require_json",
     "retry_after_seconds",
     "stream_cut",

@@ -125,7 +125,8 @@ def error_from_body(status: int, headers: Mapping[str, str], payload: bytes, pro
 
 def stream_error(event: dict[str, Any], provider: str) -> UpstreamError:
     """An SSE `error` event (sent after the 200, e.g. overloaded mid-stream)."""
-    etype = str((event.get("error") or {}).get("type") or "")
+    err = event.get("error")
+    etype = str(err.get("type") or "") if isinstance(err, dict) else ""
     status = _BY_TYPE.get(etype, (500, None))[0]
     return error_from_body(status, {}, orjson.dumps(event), provider)
 
@@ -189,9 +190,10 @@ class AnthropicStream(SSEJSONStream):
         elif kind == "message_stop":
             self._role(out)  # no message_start: the role chunk still comes first
             self._end(out, finish_reason(self._stop_reason, self._tools > 0), openai_usage(self._usage_raw))
-        elif kind == "error":
-            raise stream_error(ev, self.provider)
         # ping, content_block_stop and unknown (future) events: nothing to send
+
+    def _stream_error(self, err: dict[str, Any]) -> UpstreamError:
+        return stream_error(err, self.provider)
 
     def _block_start(self, index: int, block: dict[str, Any], out: list[bytes]) -> None:
         btype = block.get("type")

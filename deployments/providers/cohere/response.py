@@ -11,7 +11,7 @@ from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
 from ..base import CallContext, require_json, upstream_error
-from ..chunks import SSEJSONStream, completion
+from ..chunks import SSEJSONStream, completion, error_status
 from ..embeddings import embedding_list
 
 FINISH_REASONS = {
@@ -147,10 +147,8 @@ class CohereStream(SSEJSONStream):
         self._tools: dict[int, int] = {}  # Cohere tool-call index -> OpenAI tool index
         self._calls = 0
 
-    def _data(self, raw: bytes) -> bytes | None:
-        data = super()._data(raw)
-        data = data.strip() if data is not None else None
-        return None if data == b"[DONE]" else data  # an OpenAI-style end marker: skipped
+    def _stream_error(self, err: dict[str, Any]) -> UpstreamError:
+        return error_from_body(error_status(err), {}, orjson.dumps(err), self.provider)
 
     def _event(self, ev: dict[str, Any], out: list[bytes]) -> None:
         kind = ev.get("type")
