@@ -4,7 +4,8 @@
   = the JSON of `input`), `reasoningContent` is not part of the OpenAI message and is dropped.
 - `stopReason`: end_turn / stop_sequence -> stop, tool_use -> tool_calls, max_tokens and
   model_context_window_exceeded -> length, guardrail_intervened / content_filtered ->
-  content_filter; malformed_model_output / malformed_tool_use -> 502 upstream_bad_response.
+  content_filter, except a guardrail that blocked the prompt (its trace's inputAssessment has a
+  BLOCKED policy): that is a 400 `content_filter` naming the policies; malformed_model_output / malformed_tool_use -> 502 upstream_bad_response.
 - `usage`: Converse counts cache reads and writes outside `inputTokens`; OpenAI's prompt_tokens
   includes cached tokens, so prompt_tokens = inputTokens + cacheReadInputTokens +
   cacheWriteInputTokens and prompt_tokens_details.cached_tokens = cacheReadInputTokens. Bedrock
@@ -27,7 +28,7 @@ import orjson
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
-from ..base import CallContext, require_json, stream_cut, upstream_error
+from ..base import CallContext, refused, require_json, stream_cut, upstream_error
 from ..chunks import DONE, ChunkStream, completion
 from ..embeddings import ENCODING_KEY, embedding_list
 from ..eventstream import Decoder, EventStreamError, Message
@@ -84,12 +85,43 @@ def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
             calls.append({"id": tu.get("toolUseId") or f"call_{len(calls)}", "type": "function",
                           "function": {"name": tu.get("name") or "",
                                        "arguments": orjson.dumps(tu.get("input") or {}).decode()}})
+    if data.get("stopReason") == "guardrail_intervened":
+        blocked = guardrail_block(data, ctx.provider, "".join(texts))
+        if blocked is not None:
+            raise blocked
     reason = finish_reason(data.get("stopReason"), bool(calls), ctx.provider)
     msg: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
                            "refusal": None}
     if calls:
         msg["tool_calls"] = calls
     return completion(ctx, msg, reason, usage=usage(data.get("usage")))
+
+
+def guardrail_block(data: dict[str, Any], provider: str, text: str = "") -> UpstreamError | None:
+    """The refusal when a guardrail blocked the prompt (`trace.guardrail.inputAssessment` has a
+    BLOCKED policy: Bedrock reports it when the guardrail's trace is enabled), else None: a
+    guardrail that stopped the answer is `finish_reason: content_filter`."""
+    trace = data.get("trace")
+    guardrail = trace.get("guardrail") if isinstance(trace, dict) else None
+    assessment = guardrail.get("inputAssessment") if isinstance(guardrail, dict) else None
+    blocked: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("action") == "BLOCKED":
+                label = node.get("type") or node.get("name") or node.get("match")
+                if label and str(label) not in blocked:
+                    blocked.append(str(label))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(assessment)
+    if not blocked:
+        return None
+    return refused(provider, "guardrail_intervened: " + ", ".join(blocked), text)  # text: the guardrail's message
 
 
 # In-stream exception events, by their `:exception-type`, with the HTTP status of their shape.

@@ -237,7 +237,8 @@ def translate(name: str) -> dict[str, Any]:
     return KIT.completion("chat", f"{name}.json")
 
 
-@pytest.mark.parametrize("path", [p for p in CHATS if p.stem != "malformed_tool_use"], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [p for p in CHATS if p.stem not in ("malformed_tool_use", "guardrail")],
+                         ids=lambda p: p.stem)
 def test_every_chat_fixture_is_a_valid_completion(path: Path) -> None:
     out = translate(path.stem)
     assert (out["object"], out["created"], out["model"], out["id"]) == \
@@ -276,7 +277,15 @@ def test_reasoning_block_is_not_content() -> None:
     assert translate("reasoning")["choices"][0]["message"]["content"] == "42"
 
 
-@pytest.mark.parametrize("name, reason", [("guardrail", "content_filter"), ("content_filtered", "content_filter"),
+def test_guardrail_blocking_the_prompt_is_the_clients_refusal() -> None:
+    with pytest.raises(UpstreamError) as info:
+        translate("guardrail")
+    err = info.value
+    assert (err.status, err.code, err.error_class) == (400, "content_filter", E.CONTENT_FILTER)
+    assert "guardrail_intervened: VIOLENCE" in err.message and "cannot answer" in err.message
+
+
+@pytest.mark.parametrize("name, reason", [("guardrail_output", "content_filter"), ("content_filtered", "content_filter"),
                                           ("max_tokens", "length"), ("context_window", "length"),
                                           ("json_schema", "stop"), ("vision", "stop")])
 def test_stop_reasons(name: str, reason: str) -> None:
