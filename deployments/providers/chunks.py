@@ -159,6 +159,15 @@ def generic_stream_error(err: Any, provider: str) -> UpstreamError:
     return upstream_error(error_status(err), {}, orjson.dumps(err), provider)
 
 
+def reasoning_fields(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Message fields for reasoning blocks (`{"type": "thinking", "thinking", "signature"}` /
+    `{"type": "redacted_thinking", "data"}`): `reasoning_content`, the text (the field vLLM,
+    DeepSeek and OpenRouter clients read), and `thinking_blocks`, the blocks themselves (LiteLLM's
+    field), which a client sends back on the assistant message (request_parts.thinking_blocks)."""
+    text = "".join(b.get("thinking") or "" for b in blocks if b["type"] == "thinking")
+    return {"reasoning_content": text, "thinking_blocks": blocks}
+
+
 class ChunkStream:
     """Writes one stream's OpenAI chunks; subclasses read their provider's events and call these."""
 
@@ -353,4 +362,4 @@ class FramedStream(abc.ABC):
 
 
 __all__ = ["DONE", "DONE_DATA", "ChunkStream", "FramedStream", "SSEJSONStream", "bad_event", "completion",
-           "error_in", "error_status", "generic_stream_error", "read_event", "sse"]
+           "error_in", "error_status", "generic_stream_error", "read_event", "reasoning_fields", "sse"]
