@@ -155,8 +155,12 @@ def error_status(err: Any, default: int = 500) -> int:
 
 
 def generic_stream_error(err: Any, provider: str) -> UpstreamError:
-    """An in-stream error object as an OpenAI error, by the common `{"error": {...}}` reading."""
-    return upstream_error(error_status(err), {}, orjson.dumps(err), provider)
+    """An in-stream error object as an OpenAI error, by the common `{"error": {...}}` reading
+    (numeric provider codes dropped: clients match on OpenAI's string codes)."""
+    out = upstream_error(error_status(err), {}, orjson.dumps(err), provider)
+    if out.code is not None and out.code.isdigit():
+        out.code = None
+    return out
 
 
 def reasoning_fields(blocks: list[dict[str, Any]]) -> dict[str, Any]:
