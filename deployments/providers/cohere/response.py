@@ -10,7 +10,7 @@ import orjson
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
-from ..base import CallContext, require_json, upstream_error
+from ..base import CallContext, refused, require_json, upstream_error
 from ..chunks import SSEJSONStream, completion, error_status
 from ..embeddings import embedding_list
 
@@ -119,9 +119,10 @@ def error_from_body(status: int, headers: Mapping[str, str], payload: bytes, pro
             data = orjson.loads(payload) if payload else {}
         except orjson.JSONDecodeError:
             data = {}
-        message = str(data.get("message") or "").lower() if isinstance(data, dict) else ""
-        if any(m in message for m in _FILTER):
-            error_class = E.CONTENT_FILTER
+        message = str(data.get("message") or "") if isinstance(data, dict) else ""
+        hit = next((m for m in _FILTER if m in message.lower()), None)
+        if hit is not None:  # Cohere's safety system refused the request: the client's refusal
+            return refused(provider, hit, message)
     return upstream_error(status, headers, payload, provider, error_class=error_class)
 
 
