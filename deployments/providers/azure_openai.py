@@ -133,8 +133,11 @@ def filter_categories(payload: bytes) -> str:
         result = data["error"]["innererror"]["content_filter_result"]
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return "content_filter"
-    hits = [f"{name} ({v['severity']})" if isinstance(v.get("severity"), str) and v["severity"] != "safe" else name
-            for name, v in result.items() if isinstance(v, dict) and (v.get("filtered") or v.get("detected"))]
+    hits = []
+    for name, v in result.items():
+        if isinstance(v, dict) and (v.get("filtered") or v.get("detected")):
+            severity = v.get("severity")
+            hits.append(f"{name} ({severity})" if isinstance(severity, str) and severity != "safe" else name)
     return "content_filter" + (": " + ", ".join(hits) if hits else "")
 
 

@@ -191,7 +191,8 @@ def test_guardrail_and_content_filter(client: openai.OpenAI) -> None:
         client.chat.completions.create(model="guardrail:0", messages=[{"role": "user", "content": "..."}])
     assert info.value.code == "content_filter" and "VIOLENCE" in info.value.message
     # ... one that stopped the answer is finish_reason content_filter
-    resp = client.chat.completions.create(model="guardrail_output:0", messages=[{"role": "user", "content": "..."}])
+    resp = client.chat.completions.create(model="guardrail_output:0",
+                                          messages=[{"role": "user", "content": "..."}])
     assert resp.choices[0].finish_reason == "content_filter"
     # streamed, the trace comes after the text (in `metadata`): the finish reason is all there is
     got = collect_stream(client.chat.completions.create(model="guardrail:0", stream=True,

@@ -178,7 +178,8 @@ def test_safety_blocks(client: openai.OpenAI) -> None:
     got = collect_stream(client.chat.completions.create(model="safety", stream=True, messages=[{"role": "user", "content": "..."}]))
     assert got["content"] == "Here is how you" and got["finish"] == "content_filter"
     # a blocked prompt is the client's refusal: a 400 content_filter, streamed or not (before the first byte)
-    for stream, reason in ((False, "blockReason SAFETY: HARM_CATEGORY_HATE_SPEECH"), (True, "PROHIBITED_CONTENT")):
+    for stream, reason in ((False, "blockReason SAFETY: HARM_CATEGORY_HATE_SPEECH"),
+                           (True, "PROHIBITED_CONTENT")):
         with pytest.raises(openai.BadRequestError) as info:
             client.chat.completions.create(model="prompt_blocked", stream=stream,
                                            messages=[{"role": "user", "content": "..."}])

@@ -29,14 +29,17 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters":
 THINKING = {"type": "enabled", "budget_tokens": 1024}
 TOOL_TURN = load_json("anthropic", "chat", "thinking_tool_use.json")
 SIGNATURE = TOOL_TURN["content"][0]["signature"]
+THOUGHT = TOOL_TURN["content"][0]["thinking"]
+CLAUDE = {"tools": [WEATHER], "extra_body": {"thinking": THINKING}, "max_tokens": 2048}
+Mocks = dict[str, MockServer]
 AWS = {"region": mockbedrock.REGION, "access_key_id": mockbedrock.ACCESS_KEY,
        "secret_access_key": mockbedrock.SECRET_KEY}
 
 
 @pytest.fixture(scope="module")
 def mocks() -> Iterator[dict[str, MockServer]]:
-    servers = {"anthropic": MockServer(anthropic_app("sk-ant-mock", piece=19)), "google": google_serve(piece=17),
-               "bedrock": mockbedrock.serve(piece=23)}
+    servers = {"anthropic": MockServer(anthropic_app("sk-ant-mock", piece=19)),
+               "google": google_serve(piece=17), "bedrock": mockbedrock.serve(piece=23)}
     for server in servers.values():
         server.start()
     yield servers
@@ -60,32 +63,29 @@ def _tool_result(call_id: str) -> dict[str, Any]:
 # --- Anthropic: multi-turn tool use with thinking ---------------------------------------------------
 
 
-def test_anthropic_thinking_round_trips_in_tool_use(client: openai.OpenAI, mocks: dict[str, MockServer]) -> None:
+def test_anthropic_thinking_round_trips_in_tool_use(client: openai.OpenAI, mocks: Mocks) -> None:
     messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
-    first = client.chat.completions.create(model="claude/thinking_tool_use", messages=messages, tools=[WEATHER],
-                                           extra_body={"thinking": THINKING}, max_tokens=2048)
+    first = client.chat.completions.create(model="claude/thinking_tool_use", messages=messages, **CLAUDE)
     message = first.choices[0].message
     assert first.choices[0].finish_reason == "tool_calls"
     assert message.model_extra["reasoning_content"].startswith("The user wants the weather in Paris.")
-    assert message.model_extra["thinking_blocks"] == [{"type": "thinking", "thinking": TOOL_TURN["content"][0]["thinking"],
+    assert message.model_extra["thinking_blocks"] == [{"type": "thinking", "thinking": THOUGHT,
                                                        "signature": SIGNATURE}]
     # the SDK's own message object goes back as history: the API accepts the second turn
     messages += [message, _tool_result(message.tool_calls[0].id)]
-    second = client.chat.completions.create(model="claude/text", messages=messages, tools=[WEATHER],
-                                            extra_body={"thinking": THINKING}, max_tokens=2048)
+    second = client.chat.completions.create(model="claude/text", messages=messages, **CLAUDE)
     assert second.choices[0].message.content
     turn = mocks["anthropic"].last("/v1/messages").json["messages"][1]
     assert turn["role"] == "assistant"
-    assert turn["content"][0] == {"type": "thinking", "thinking": TOOL_TURN["content"][0]["thinking"],
-                                  "signature": SIGNATURE}
+    assert turn["content"][0] == {"type": "thinking", "thinking": THOUGHT, "signature": SIGNATURE}
     assert turn["content"][1]["type"] == "tool_use"
 
 
 def test_anthropic_thinking_round_trips_from_a_stream(client: openai.OpenAI) -> None:
     messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
     reasoning, blocks, calls = "", [], {}
-    for chunk in client.chat.completions.create(model="claude/thinking_tool_use", messages=messages, tools=[WEATHER],
-                                                stream=True, extra_body={"thinking": THINKING}, max_tokens=2048):
+    for chunk in client.chat.completions.create(model="claude/thinking_tool_use", messages=messages,
+                                                stream=True, **CLAUDE):
         for choice in chunk.choices:
             extra = choice.delta.model_extra or {}
             reasoning += extra.get("reasoning_content") or ""
@@ -93,19 +93,21 @@ def test_anthropic_thinking_round_trips_from_a_stream(client: openai.OpenAI) -> 
             for tc in choice.delta.tool_calls or []:
                 call = calls.setdefault(tc.index, {"id": tc.id, "name": tc.function.name, "arguments": ""})
                 call["arguments"] += tc.function.arguments or ""
-    assert reasoning == TOOL_TURN["content"][0]["thinking"]
+    assert reasoning == THOUGHT
     assert [b["signature"] for b in blocks] == [SIGNATURE]
     call = calls[0]
-    assistant = {"role": "assistant", "content": None, "thinking_blocks": blocks, "tool_calls": [
-        {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}]}
-    resp = client.chat.completions.create(model="claude/text", messages=messages + [assistant, _tool_result(call["id"])],
-                                          tools=[WEATHER], extra_body={"thinking": THINKING}, max_tokens=2048)
+    function = {"name": call["name"], "arguments": call["arguments"]}
+    assistant = {"role": "assistant", "content": None, "thinking_blocks": blocks,
+                 "tool_calls": [{"id": call["id"], "type": "function", "function": function}]}
+    history = messages + [assistant, _tool_result(call["id"])]
+    resp = client.chat.completions.create(model="claude/text", messages=history, **CLAUDE)
     assert resp.choices[0].finish_reason == "stop"
 
 
 @pytest.mark.parametrize("blocks, complaint", [
     (None, "a final `assistant` message must start with a thinking block"),
-    ([{"type": "thinking", "thinking": "made up", "signature": "c2lnbmF0dXJlLW5vdC1pc3N1ZWQ="}], "Invalid `signature`"),
+    ([{"type": "thinking", "thinking": "made up", "signature": "c2lnbmF0dXJlLW5vdC1pc3N1ZWQ="}],
+     "Invalid `signature`"),
 ])
 def test_anthropic_without_the_issued_signature_is_anthropics_400(client: openai.OpenAI, blocks: Any,
                                                                     complaint: str) -> None:
@@ -116,13 +118,12 @@ def test_anthropic_without_the_issued_signature_is_anthropics_400(client: openai
     if blocks is not None:
         assistant["thinking_blocks"] = blocks
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="claude/text", tools=[WEATHER], extra_body={"thinking": THINKING},
-                                       max_tokens=2048, messages=[{"role": "user", "content": "Weather in Paris?"},
-                                                                  assistant, _tool_result("toolu_01ThinkWx5nQ")])
+        client.chat.completions.create(model="claude/text", **CLAUDE, messages=[
+            {"role": "user", "content": "Weather in Paris?"}, assistant, _tool_result("toolu_01ThinkWx5nQ")])
     assert complaint in info.value.message and info.value.type == "invalid_request_error"
 
 
-def test_anthropic_reasoning_effort_enables_thinking(client: openai.OpenAI, mocks: dict[str, MockServer]) -> None:
+def test_anthropic_reasoning_effort_enables_thinking(client: openai.OpenAI, mocks: Mocks) -> None:
     resp = client.chat.completions.create(model="claude/thinking", reasoning_effort="high",
                                           messages=[{"role": "user", "content": "27*453?"}])
     assert resp.choices[0].message.model_extra["reasoning_content"].startswith("27 * 453")
@@ -133,7 +134,7 @@ def test_anthropic_reasoning_effort_enables_thinking(client: openai.OpenAI, mock
 # --- Gemini: thought parts when asked ----------------------------------------------------------------
 
 
-def test_gemini_thoughts_are_reasoning_content(client: openai.OpenAI, mocks: dict[str, MockServer]) -> None:
+def test_gemini_thoughts_are_reasoning_content(client: openai.OpenAI, mocks: Mocks) -> None:
     resp = client.chat.completions.create(model="gemini/thinking", reasoning_effort="low",
                                           messages=[{"role": "user", "content": "6*7?"}])
     assert resp.choices[0].message.content == "6 times 7 is 42."
@@ -155,12 +156,14 @@ def test_gemini_thoughts_are_reasoning_content(client: openai.OpenAI, mocks: dic
 # --- Bedrock: reasoningContent and its signature -------------------------------------------------------
 
 
-def test_bedrock_reasoning_round_trips(client: openai.OpenAI, mocks: dict[str, MockServer]) -> None:
-    fixture = load_json("bedrock", "chat", "reasoning.json")["output"]["message"]["content"][0]["reasoningContent"]
+def test_bedrock_reasoning_round_trips(client: openai.OpenAI, mocks: Mocks) -> None:
+    answer = load_json("bedrock", "chat", "reasoning.json")["output"]["message"]
+    fixture = answer["content"][0]["reasoningContent"]
     resp = client.chat.completions.create(model="aws/reasoning", extra_body={"thinking": THINKING},
                                           messages=[{"role": "user", "content": "6*7?"}])
     message = resp.choices[0].message
-    assert message.content == "42" and message.model_extra["reasoning_content"] == fixture["reasoningText"]["text"]
+    assert message.content == "42"
+    assert message.model_extra["reasoning_content"] == fixture["reasoningText"]["text"]
     assert mocks["bedrock"].last("/converse").json["additionalModelRequestFields"] == {"thinking": THINKING}
     reasoning, blocks = "", []
     for chunk in client.chat.completions.create(model="aws/reasoning", stream=True,

@@ -41,6 +41,7 @@ KEY = "test-key"
 AWS = {"region": mockbedrock.REGION, "access_key_id": mockbedrock.ACCESS_KEY,
        "secret_access_key": mockbedrock.SECRET_KEY}
 OPENAI_LIKE = ("openai", "azure-openai", "groq", "mistral", "together", "vllm")
+RAY_SERVE = {"type": "ray-serve", "app_name": "llm", "deployment_name": "EchoLLM", "model": "echo-1"}
 
 
 @pytest.fixture(scope="module")
@@ -69,15 +70,16 @@ def gateway_url(mocks: dict[str, Any]) -> Iterator[str]:
 
     providers: dict[str, dict[str, Any]] = {
         "google": {"type": "google", "api_key": GOOGLE_KEY, "base_url": mocks["google"].base_url},
-        "anthropic": {"type": "anthropic", "api_key": "sk-ant-mock", "base_url": mocks["anthropic"].base_url},
+        "anthropic": {"type": "anthropic", "api_key": "sk-ant-mock",
+                      "base_url": mocks["anthropic"].base_url},
         "cohere": {"type": "cohere", "api_key": KEY, "base_url": mocks["cohere"].base_url},
         "bedrock": {"type": "bedrock", **AWS, "base_url": mocks["bedrock"].base_url},
         "ollama": {"type": "ollama", "base_url": mocks["ollama"].base_url},
-        "ollama-openai": {"type": "ollama", "api": "openai", "base_url": mocks["ollama-openai"].server.base_url},
+        "ollama-openai": {"type": "ollama", "api": "openai",
+                          "base_url": mocks["ollama-openai"].server.base_url},
         "faulty": {"type": "openai", "api_key": KEY, "base_url": mocks["faulty"].url("reset")},
-        "ray-serve": {"type": "ray-serve", "app_name": "llm", "deployment_name": "EchoLLM", "model": "echo-1"},
-        "ray-serve-llm": {"type": "ray-serve", "app_name": "llm", "deployment_name": "EchoLLM", "model": "echo-1",
-                          "method": "llm_chat"},
+        "ray-serve": RAY_SERVE,
+        "ray-serve-llm": {**RAY_SERVE, "method": "llm_chat"},
         "mock": {"type": "mock"},
         **{name: {"type": name, "base_url": mocks[name].base_url, "model": "m",
                   **({} if name == "vllm" else {"api_key": KEY}),
@@ -91,66 +93,73 @@ def gateway_url(mocks: dict[str, Any]) -> Iterator[str]:
         server.stop()
 
 
-# (provider, model, last user message, client headers) -> (code, type, content before the failure)
-CASES: dict[str, tuple[tuple[str, str, str], tuple[str | None, str, str]]] = {
-    # Gemini: data-event error, the bare JSON object after data events (the reported defect), a
-    # client-side status mid-stream, an error after the last finishReason, garbage, EOF with no finishReason
-    "google-data-error-503": (("google", "error_midstream", "x"), ("unavailable", "service_unavailable_error",
-                                                                  "The capital")),
-    "google-bare-json-499": (("google", "cancelled_bare", "x"), ("cancelled", "upstream_error",
-                                                                "The capital of France is")),
-    "google-data-error-429": (("google", "rate_limit_midstream", "x"), ("resource_exhausted", "rate_limit_error",
-                                                                       "The capital")),
-    "google-error-after-finish": (("google", "error_after_finish", "x"), ("internal", "api_error",
-                                                                         "The capital of France is Paris.")),
-    "google-cut": (("google", "cut", "x"), ("upstream_stream_cut", "upstream_error", "The capital of France")),
+def case(name: str, provider: str, model: str, text: str, code: str | None, etype: str,
+         before: str | None) -> Any:
+    """One stream failure: the request (provider, model, last user message), the error's OpenAI
+    `code` and `type`, and the content the SDK reads before it (None: not checked)."""
+    return pytest.param(provider, model, text, code, etype, before, id=name)
+
+
+CUT, UPSTREAM = "upstream_stream_cut", "upstream_error"
+UNAVAILABLE, RATE = "service_unavailable_error", "rate_limit_error"
+CAPITAL = "The capital"
+CASES = [
+    # Gemini: a data-event error, the bare JSON object after data events (the reported defect: two
+    # data events, the second finishing, then the bare error), a client-side status mid-stream, an
+    # error after the last finishReason, EOF before a finishReason
+    case("google-data-error-503", "google", "error_midstream", "x", "unavailable", UNAVAILABLE, CAPITAL),
+    case("google-bare-json-499", "google", "cancelled_bare", "x", "cancelled", UPSTREAM,
+         "The capital of France is"),
+    case("google-data-error-429", "google", "rate_limit_midstream", "x", "resource_exhausted", RATE, CAPITAL),
+    case("google-error-after-finish", "google", "error_after_finish", "x", "internal", "api_error",
+         "The capital of France is Paris."),
+    case("google-cut", "google", "cut", "x", CUT, UPSTREAM, "The capital of France"),
     # Anthropic: `event: error` (overloaded_error 529 -> 503, api_error 500), EOF before message_stop
-    "anthropic-event-error-overloaded": (("anthropic", "error_overloaded", "x"), ("upstream_overloaded",
-                                                                                  "service_unavailable_error",
-                                                                                  "Partial")),
-    "anthropic-event-error-api": (("anthropic", "error_api", "x"), (None, "api_error", "Half an")),
-    "anthropic-cut": (("anthropic", "cut", "x"), ("upstream_stream_cut", "upstream_error",
-                                                 "The first half of an answer")),
+    case("anthropic-event-error-overloaded", "anthropic", "error_overloaded", "x", "upstream_overloaded",
+         UNAVAILABLE, "Partial"),
+    case("anthropic-event-error-api", "anthropic", "error_api", "x", None, "api_error", "Half an"),
+    case("anthropic-cut", "anthropic", "cut", "x", CUT, UPSTREAM, "The first half of an answer"),
     # Cohere: message-end with finish_reason ERROR, EOF before message-end
-    "cohere-finish-error": (("cohere", "generation_error", "x"), ("upstream_generation_error", "upstream_error",
-                                                                  "The ans")),
-    "cohere-cut": (("cohere", "cut", "x"), ("upstream_stream_cut", "upstream_error", "The first half of an answer")),
+    case("cohere-finish-error", "cohere", "generation_error", "x", "upstream_generation_error", UPSTREAM,
+         "The ans"),
+    case("cohere-cut", "cohere", "cut", "x", CUT, UPSTREAM, "The first half of an answer"),
     # Bedrock ConverseStream: every exception member of the stream union, a cut frame, no messageStop
-    "bedrock-throttling": (("bedrock", "exception_throttling", "x"), ("rate_limit_exceeded", "rate_limit_error",
-                                                                      "The capital")),
-    "bedrock-model-stream-error": (("bedrock", "exception_model", "x"), ("model_error", "upstream_error", "The")),
-    "bedrock-internal": (("bedrock", "exception_internal", "x"), ("internal_error", "api_error", "The capital")),
-    "bedrock-unavailable": (("bedrock", "exception_unavailable", "x"), ("upstream_overloaded",
-                                                                        "service_unavailable_error", "The capital")),
-    "bedrock-validation": (("bedrock", "exception_validation", "x"), ("context_length_exceeded",
-                                                                      "invalid_request_error", "The capital")),
-    "bedrock-cut-midframe": (("bedrock", "cut_midframe", "x"), ("upstream_stream_cut", "upstream_error", None)),
-    "bedrock-no-message-stop": (("bedrock", "cut", "x"), ("upstream_stream_cut", "upstream_error", None)),
-    # OpenAI and the OpenAI-like types: data-event errors, `event: error`, failure finish reasons, EOF
-    # without [DONE], a connection dropped mid-stream
-    "openai-data-error": (("openai", "m", "stream_error"), (None, "server_error", "The capital")),
-    "openai-event-error": (("openai", "m", "event_error"), ("rate_limit_exceeded", "tokens", "The capital")),
-    "openai-cut": (("openai", "m", "stream_cut"), ("upstream_stream_cut", "upstream_error", "The capital")),
-    "openai-connection-reset": (("faulty", "m", "x"), ("upstream_stream_cut", "upstream_error", None)),
-    "azure-data-error-429": (("azure-openai", "m", "stream_error"), (None, "rate_limit_error", "The")),
-    "azure-cut": (("azure-openai", "m", "stream_cut"), ("upstream_stream_cut", "upstream_error", None)),
-    "groq-data-error": (("groq", "m", "stream_error"), ("tool_use_failed", "invalid_request_error", "The")),
-    "mistral-finish-error": (("mistral", "m", "generation_error"), ("upstream_generation_error", "upstream_error",
-                                                                    "The capital")),
-    "together-data-error": (("together", "m", "stream_error"), (None, "server_error", "The")),
-    "vllm-data-error": (("vllm", "m", "stream_error"), (None, "api_error", "The")),
-    "vllm-finish-abort": (("vllm", "m", "abort"), ("upstream_generation_error", "upstream_error", "The")),
-    "ollama-error-line": (("ollama", "llama3.2", "stream_error"), (None, "api_error", "The capital")),
-    "ollama-cut": (("ollama", "llama3.2", "stream_cut"), ("upstream_stream_cut", "upstream_error", None)),
-    "ollama-openai-data-error": (("ollama-openai", "llama3.2", "stream_error"), (None, "api_error", "The")),
+    case("bedrock-throttling", "bedrock", "exception_throttling", "x", "rate_limit_exceeded", RATE, CAPITAL),
+    case("bedrock-model-stream-error", "bedrock", "exception_model", "x", "model_error", UPSTREAM, "The"),
+    case("bedrock-internal", "bedrock", "exception_internal", "x", "internal_error", "api_error", CAPITAL),
+    case("bedrock-unavailable", "bedrock", "exception_unavailable", "x", "upstream_overloaded", UNAVAILABLE,
+         CAPITAL),
+    case("bedrock-validation", "bedrock", "exception_validation", "x", "context_length_exceeded",
+         "invalid_request_error", CAPITAL),
+    case("bedrock-cut-midframe", "bedrock", "cut_midframe", "x", CUT, UPSTREAM, None),
+    case("bedrock-no-message-stop", "bedrock", "cut", "x", CUT, UPSTREAM, None),
+    # OpenAI and the OpenAI-like types: data-event errors, `event: error` (OpenAI's own `type`
+    # values, e.g. "tokens", are relayed), failure finish reasons, EOF without [DONE], a dropped
+    # connection; numeric provider codes are dropped as for non-streamed errors
+    case("openai-data-error", "openai", "m", "stream_error", None, "server_error", CAPITAL),
+    case("openai-event-error", "openai", "m", "event_error", "rate_limit_exceeded", "tokens", CAPITAL),
+    case("openai-cut", "openai", "m", "stream_cut", CUT, UPSTREAM, CAPITAL),
+    case("openai-connection-reset", "faulty", "m", "x", CUT, UPSTREAM, None),
+    case("azure-data-error-429", "azure-openai", "m", "stream_error", None, RATE, "The"),
+    case("azure-cut", "azure-openai", "m", "stream_cut", CUT, UPSTREAM, None),
+    case("groq-data-error", "groq", "m", "stream_error", "tool_use_failed", "invalid_request_error", "The"),
+    case("mistral-finish-error", "mistral", "m", "generation_error", "upstream_generation_error", UPSTREAM,
+         CAPITAL),
+    case("together-data-error", "together", "m", "stream_error", None, "server_error", "The"),
+    case("vllm-data-error", "vllm", "m", "stream_error", None, "api_error", "The"),
+    case("vllm-finish-abort", "vllm", "m", "abort", "upstream_generation_error", UPSTREAM, "The"),
+    case("ollama-error-line", "ollama", "llama3.2", "stream_error", None, "api_error", CAPITAL),
+    case("ollama-cut", "ollama", "llama3.2", "stream_cut", CUT, UPSTREAM, None),
+    case("ollama-openai-data-error", "ollama-openai", "llama3.2", "stream_error", None, "api_error", "The"),
     # Ray Serve: an engine error mid-stream (both protocols), a replica lost mid-stream
-    "ray-serve-error-event": (("ray-serve", "echo-1", "error_midstream"), (None, "api_error", "Echo: error_midstream")),
-    "ray-serve-llm-error-response": (("ray-serve-llm", "echo-1", "error_midstream"), (None, "api_error",
-                                                                                       "Echo: error_midstream")),
-    "ray-serve-replica-lost": (("ray-serve", "echo-1", "cut"), ("upstream_stream_cut", "upstream_error", None)),
+    case("ray-serve-error-event", "ray-serve", "echo-1", "error_midstream", None, "api_error",
+         "Echo: error_midstream"),
+    case("ray-serve-llm-error-response", "ray-serve-llm", "echo-1", "error_midstream", None, "api_error",
+         "Echo: error_midstream"),
+    case("ray-serve-replica-lost", "ray-serve", "echo-1", "cut", CUT, UPSTREAM, None),
     # the mock provider's injected cut
-    "mock-cut": (("mock", "mock", "hello there my friend"), ("upstream_stream_cut", "upstream_error", "Mock reply to:")),
-}
+    case("mock-cut", "mock", "mock", "hello there my friend", CUT, UPSTREAM, "Mock reply to:"),
+]
 
 
 def _request(provider: str, model: str, text: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -169,9 +178,9 @@ def _raw_events(url: str, body: dict[str, Any], headers: dict[str, str]) -> list
     return [e[6:] for e in events]
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_stream_failure_is_one_error_event(gateway_url: str, case: str) -> None:
-    (provider, model, text), (code, etype, before) = CASES[case]
+@pytest.mark.parametrize("provider, model, text, code, etype, before", CASES)
+def test_stream_failure_is_one_error_event(gateway_url: str, provider: str, model: str, text: str,
+                                          code: str | None, etype: str, before: str | None) -> None:
     body, headers = _request(provider, model, text)
     client = strict_client(gateway_url).with_options(default_headers=headers)
     seen = ""

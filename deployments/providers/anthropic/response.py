@@ -94,7 +94,8 @@ def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
 def thinking_block(block: dict[str, Any]) -> dict[str, Any]:
     if block.get("type") == "redacted_thinking":
         return {"type": "redacted_thinking", "data": block.get("data") or ""}
-    return {"type": "thinking", "thinking": block.get("thinking") or "", "signature": block.get("signature") or ""}
+    return {"type": "thinking", "thinking": block.get("thinking") or "",
+            "signature": block.get("signature") or ""}
 
 
 # --- errors ----------------------------------------------------------------------------------

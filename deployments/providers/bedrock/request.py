@@ -185,7 +185,8 @@ def converse_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, An
 def _reasoning_content(block: dict[str, Any]) -> dict[str, Any]:
     if block["type"] == "redacted_thinking":
         return {"reasoningContent": {"redactedContent": block["data"]}}
-    return {"reasoningContent": {"reasoningText": {"text": block["thinking"], "signature": block["signature"]}}}
+    text = {"text": block["thinking"], "signature": block["signature"]}
+    return {"reasoningContent": {"reasoningText": text}}
 
 
 def _tool_spec(tool: Any, i: int) -> dict[str, Any]:

@@ -7,7 +7,8 @@
 - `stopReason`: end_turn / stop_sequence -> stop, tool_use -> tool_calls, max_tokens and
   model_context_window_exceeded -> length, guardrail_intervened / content_filtered ->
   content_filter, except a guardrail that blocked the prompt (its trace's inputAssessment has a
-  BLOCKED policy): that is a 400 `content_filter` naming the policies; malformed_model_output / malformed_tool_use -> 502 upstream_bad_response.
+  BLOCKED policy): that is a 400 `content_filter` naming the policies; malformed_model_output /
+  malformed_tool_use -> 502 upstream_bad_response.
 - `usage`: Converse counts cache reads and writes outside `inputTokens`; OpenAI's prompt_tokens
   includes cached tokens, so prompt_tokens = inputTokens + cacheReadInputTokens +
   cacheWriteInputTokens and prompt_tokens_details.cached_tokens = cacheReadInputTokens. Bedrock
@@ -109,7 +110,8 @@ def reasoning_block(content: dict[str, Any]) -> dict[str, Any]:
     if content.get("redactedContent") is not None:
         return {"type": "redacted_thinking", "data": str(content["redactedContent"])}
     text = content.get("reasoningText") if isinstance(content.get("reasoningText"), dict) else {}
-    return {"type": "thinking", "thinking": str(text.get("text") or ""), "signature": str(text.get("signature") or "")}
+    return {"type": "thinking", "thinking": str(text.get("text") or ""),
+            "signature": str(text.get("signature") or "")}
 
 
 def guardrail_block(data: dict[str, Any], provider: str, text: str = "") -> UpstreamError | None:
@@ -136,7 +138,7 @@ def guardrail_block(data: dict[str, Any], provider: str, text: str = "") -> Upst
     walk(assessment)
     if not blocked:
         return None
-    return refused(provider, "guardrail_intervened: " + ", ".join(blocked), text)  # text: the guardrail's message
+    return refused(provider, "guardrail_intervened: " + ", ".join(blocked), text)  # text: its message
 
 
 # In-stream exception events, by their `:exception-type`, with the HTTP status of their shape.

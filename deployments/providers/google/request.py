@@ -21,8 +21,9 @@ Mapping (OpenAI -> Gemini API v1beta):
   `n` (candidateCount), `presence_penalty`, `frequency_penalty` -> `generationConfig`.
   `reasoning_effort` -> `thinkingConfig.thinkingBudget` with `includeThoughts` (the thoughts come
   back as `reasoning_content`); the extension `thinking_config` is merged into `thinkingConfig`
-  as given (`include_thoughts` / `includeThoughts`, `thinking_budget`, ...). `user`, `parallel_tool_calls`, `store`,
-  `logit_bias` have no Gemini counterpart and are dropped; `logprobs: true` is a 400.
+  as given (`include_thoughts` / `includeThoughts`, `thinking_budget`, ...). `user`,
+  `parallel_tool_calls`, `store`, `logit_bias` have no Gemini counterpart and are dropped;
+  `logprobs: true` is a 400.
 """
 
 from __future__ import annotations
@@ -286,7 +287,8 @@ def generation_config(body: dict[str, Any]) -> dict[str, Any]:
             raise _bad(f"'reasoning_effort' {effort!r} is not supported", "reasoning_effort")
         budget = _THINKING_BUDGET[effort]
         # asking for reasoning is asking to see it: the thoughts come back as reasoning_content
-        gen["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": True} if budget else {"thinkingBudget": 0}
+        gen["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": True} if budget else \
+            {"thinkingBudget": 0}
     extra = body.get("thinking_config")
     if isinstance(extra, dict):  # extension: Gemini's own thinkingConfig (snake or camel case), as is
         config = gen.setdefault("thinkingConfig", {})

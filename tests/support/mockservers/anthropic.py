@@ -4,9 +4,9 @@ It checks what the real API checks first (the `x-api-key` and `anthropic-version
 the body: `model`, `max_tokens`, non-empty `messages` that start with a user turn and alternate,
 no `system` role inside `messages`, every `tool_use` answered by a `tool_result` in the next user
 turn, `tool_choice` only with `tools`, and with `thinking` enabled a tool-use assistant turn that
-starts with a thinking block carrying a signature the mock issued) and answers with the API's own error bodies. Then the
-request's `model` picks the scenario: `<name>` replays `chat/<name>.json`, or `stream/<name>.sse`
-when `stream` is true; `error-<name>` replays `errors/<name>.json`.
+starts with a thinking block carrying a signature the mock issued) and answers with the API's own
+error bodies. Then the request's `model` picks the scenario: `<name>` replays `chat/<name>.json`,
+or `stream/<name>.sse` when `stream` is true; `error-<name>` replays `errors/<name>.json`.
 
     with start_anthropic_mock(api_key="sk-ant-mock") as server:
         server.base_url  # use as the provider's base_url
@@ -60,11 +60,12 @@ def thinking_violation(body: dict[str, Any]) -> str | None:
             continue
         first = blocks[0].get("type")
         if first not in ("thinking", "redacted_thinking"):
-            return (f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{first}`. "
-                    "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
-                    "(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include "
-                    "thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please "
-                    "consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking")
+            return (f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                    f"`{first}`. When `thinking` is enabled, a final `assistant` message must start with a "
+                    "thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We "
+                    "recommend you include thinking blocks from previous turns. To avoid this requirement, "
+                    "disable `thinking`. Please consult our documentation at "
+                    "https://docs.claude.com/en/docs/build-with-claude/extended-thinking")
         for j, block in enumerate(blocks):
             if block.get("type") == "thinking" and block.get("signature") not in SIGNATURES:
                 return f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"

@@ -163,13 +163,16 @@ def test_response_cached_usage() -> None:
                      "prompt_tokens_details": {"cached_tokens": 1800, "cache_write_tokens": 188}}
 
 
+THINKING_SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
+
+
 def test_response_thinking_is_reasoning_content_and_reasoning_tokens_reported() -> None:
     data = completion("thinking")
     message = data["choices"][0]["message"]
     assert message["content"] == "27 × 453 = 12,231."
     assert message["reasoning_content"] == "27 * 453: 27*400 = 10800, 27*53 = 1431, total 12231."
     assert message["thinking_blocks"] == [{"type": "thinking", "thinking": message["reasoning_content"],
-                                           "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"}]
+                                           "signature": THINKING_SIGNATURE}]
     assert data["usage"]["completion_tokens"] == 96
     assert data["usage"]["completion_tokens_details"] == {"reasoning_tokens": 81}
 
@@ -277,11 +280,12 @@ def test_stream_thinking_deltas_then_the_signed_block(piece: int) -> None:
     chunks, _ = parse_sse(out)
     assert assemble(chunks)["content"] == "27 × 453 = 12,231."
     deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
-    assert "".join(d.get("reasoning_content", "") for d in deltas) == "27*400 = 10800, 27*53 = 1431, total 12231."
+    thought = "27*400 = 10800, 27*53 = 1431, total 12231."
+    assert "".join(d.get("reasoning_content", "") for d in deltas) == thought
     (blocks,) = [d["thinking_blocks"] for d in deltas if "thinking_blocks" in d]
-    assert blocks == [{"type": "thinking", "thinking": "27*400 = 10800, 27*53 = 1431, total 12231.",
-                       "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"}]
-    assert deltas.index({"thinking_blocks": blocks}) < next(i for i, d in enumerate(deltas) if d.get("content"))
+    assert blocks == [{"type": "thinking", "thinking": thought, "signature": THINKING_SIGNATURE}]
+    first_text = next(i for i, d in enumerate(deltas) if d.get("content"))
+    assert deltas.index({"thinking_blocks": blocks}) < first_text
     assert translator.usage["completion_tokens_details"] == {"reasoning_tokens": 81}
 
 
@@ -398,11 +402,12 @@ def test_request_thinking_blocks_go_first_with_their_signature() -> None:
                          {"role": "tool", "tool_call_id": "toolu_1", "content": "ok"}],
             "reasoning_effort": "medium"}
     sent = orjson.loads(KIT.adapter().chat_request(body, KIT.ctx(), False).body)
-    assert [b["type"] for b in sent["messages"][1]["content"]] == ["redacted_thinking", "thinking", "text", "tool_use"]
-    assert sent["messages"][1]["content"][1] == {"type": "thinking", "thinking": "Call the tool.", "signature": "sig-1"}
+    turn = sent["messages"][1]["content"]
+    assert [b["type"] for b in turn] == ["redacted_thinking", "thinking", "text", "tool_use"]
+    assert turn[1] == {"type": "thinking", "thinking": "Call the tool.", "signature": "sig-1"}
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}
-    bad = {**body, "messages": [body["messages"][0], {**body["messages"][1], "thinking_blocks": [{"type": "thinking"}]},
-                                body["messages"][2]]}
+    unsigned = {**body["messages"][1], "thinking_blocks": [{"type": "thinking"}]}
+    bad = {**body, "messages": [body["messages"][0], unsigned, body["messages"][2]]}
     with pytest.raises(GatewayError) as info:
         KIT.adapter().chat_request(bad, KIT.ctx(), False)
     assert info.value.param == "messages[1].thinking_blocks[0]"

@@ -303,7 +303,8 @@ def test_guardrail_blocking_the_prompt_is_the_clients_refusal() -> None:
     assert "guardrail_intervened: VIOLENCE" in err.message and "cannot answer" in err.message
 
 
-@pytest.mark.parametrize("name, reason", [("guardrail_output", "content_filter"), ("content_filtered", "content_filter"),
+@pytest.mark.parametrize("name, reason", [("guardrail_output", "content_filter"),
+                                          ("content_filtered", "content_filter"),
                                           ("max_tokens", "length"), ("context_window", "length"),
                                           ("json_schema", "stop"), ("vision", "stop")])
 def test_stop_reasons(name: str, reason: str) -> None:

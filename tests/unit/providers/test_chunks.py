@@ -17,13 +17,15 @@ ERROR = {"error": {"message": "boom", "type": "server_error", "param": None, "co
 
 @pytest.mark.parametrize("raw, expected", [
     (b"data: " + orjson.dumps(CHUNK), (None, CHUNK, None)),
-    (b'event: message_start\ndata:{"type":"message_start"}', (b"message_start", {"type": "message_start"}, None)),
+    (b'event: message_start\ndata:{"type":"message_start"}',
+     (b"message_start", {"type": "message_start"}, None)),
     (b": keep-alive", (None, None, None)),
     (b"data: [DONE]", (None, DONE_DATA, None)),
     (b"id: 7\nretry: 100\ndata: " + orjson.dumps(CHUNK), (None, CHUNK, None)),
     (b"data: " + orjson.dumps(ERROR), (None, None, ERROR)),
     (b"data: [" + orjson.dumps(ERROR) + b"]", (None, None, ERROR)),
-    (b'event: error\ndata: {"message": "overloaded"}', (b"error", None, {"error": {"message": "overloaded"}})),
+    (b'event: error\ndata: {"message": "overloaded"}',
+     (b"error", None, {"error": {"message": "overloaded"}})),
     (b"event: error\ndata: overloaded", (b"error", None, {"error": {"message": "overloaded"}})),
     (b'{\n  "error": {\n    "code": 499,\n    "status": "CANCELLED"\n  }\n}',
      (None, None, {"error": {"code": 499, "status": "CANCELLED"}})),
@@ -60,13 +62,15 @@ COMPAT = ProviderKit("together", "tg", "m", {"api_key": "k"})
 @pytest.mark.parametrize("kit", [OPENAI, COMPAT], ids=["openai-relay", "openai-compat"])
 @pytest.mark.parametrize("failure, code", [
     (b"data: " + orjson.dumps(ERROR), None),
-    (b'event: error\ndata: {"error": {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit"}}',
-     "rate_limit"),
+    (b'event: error\ndata: {"error": {"message": "slow down", "type": "rate_limit_error", '
+     b'"code": "rate_limit"}}', "rate_limit"),
     (b'{"error": {"message": "bare", "code": 503}}', None),
 ])
 @pytest.mark.parametrize("piece", [0, 5])
-def test_one_error_event_and_nothing_after_it(kit: ProviderKit, failure: bytes, code: str | None, piece: int) -> None:
-    data = b"data: " + orjson.dumps(CHUNK) + b"\n\n" + failure + b"\n\ndata: " + orjson.dumps(CHUNK) + b"\n\ndata: [DONE]\n\n"
+def test_one_error_event_and_nothing_after_it(kit: ProviderKit, failure: bytes, code: str | None,
+                                              piece: int) -> None:
+    event = b"data: " + orjson.dumps(CHUNK) + b"\n\n"
+    data = event + failure + b"\n\n" + event + b"data: [DONE]\n\n"
     out, _ = kit.stream(data, piece=piece)
     events = _events(out)
     assert b"[DONE]" not in out and b"an error-free answer" in events[0]
