@@ -61,7 +61,9 @@ class Provider:
         if up.status >= 400:
             payload = await up.read()
             raise self.adapter.error(up.status, up.headers, payload, ctx)
-        return ChatStream(up, self.adapter.chat_stream(ctx))
+        stream = ChatStream(up, self.adapter.chat_stream(ctx))
+        await stream.start()
+        return stream
 
     async def list_models(self) -> list[str]:
         """The provider's own model listing ([] where it has none)."""
@@ -84,22 +86,51 @@ class Provider:
 
 
 class ChatStream:
-    """An opened upstream stream, translated to OpenAI SSE bytes as it is iterated."""
+    """An opened upstream stream, translated to OpenAI SSE bytes as it is iterated.
 
-    __slots__ = ("_up", "translator")
+    `start` reads until the translator has its first output: what the provider reports in its
+    first events (Gemini's blocked prompt, an error event, a stream that ends at once) then raises
+    before the response starts, as a plain error response the client (and fallback) can act on.
+    """
+
+    __slots__ = ("_up", "translator", "_chunks", "_first", "_ended")
 
     def __init__(self, up: Any, translator: Any) -> None:
         self._up = up
         self.translator = translator
+        self._chunks: Any = None
+        self._first = b""
+        self._ended = False
 
     @property
     def usage(self) -> dict[str, Any] | None:
         return self.translator.usage
 
+    async def start(self) -> None:
+        self._chunks = self._up.chunks().__aiter__()
+        try:
+            while not self._first:
+                try:
+                    chunk = await self._chunks.__anext__()
+                except StopAsyncIteration:
+                    self._ended = True
+                    self._first = self.translator.finish()
+                    return
+                self._first = self.translator.feed(chunk)
+        except BaseException:
+            self._up.release()
+            raise
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
         feed = self.translator.feed
         try:
-            async for chunk in self._up.chunks():
+            if self._chunks is None:
+                self._chunks = self._up.chunks().__aiter__()
+            if self._first:
+                yield self._first
+            if self._ended:
+                return
+            async for chunk in self._chunks:
                 out = feed(chunk)
                 if out:
                     yield out

@@ -1,4 +1,5 @@
-"""A mock of the OpenAI-like provider APIs (azure-openai, mistral, groq, together, vllm, ollama's /v1).
+"""A mock of the OpenAI-like provider APIs (openai, azure-openai, mistral, groq, together, vllm,
+ollama's /v1).
 
 One aiohttp app, parametrised by flavour: its URL layout and auth header, the request fields the real
 API rejects (422/400, so a gateway that forgets to translate fails the test), and the fixture
@@ -38,6 +39,7 @@ class Flavour:
 
 
 FLAVOURS: dict[str, Flavour] = {
+    "openai": Flavour("openai", "/v1", "bearer"),
     "azure-openai": Flavour("azure-openai", "", "api-key", base64_embeddings=True),
     # Mistral rejects OpenAI-only fields (extra inputs are not permitted) and non-Mistral tool-call ids.
     "mistral": Flavour("mistral", "/v1", "bearer",
