@@ -33,6 +33,7 @@ from .metrics import Metrics, RecordMetrics
 from .protocol import SSE_DONE, check_chat_request, check_embeddings_request, pop_metadata
 
 log = logging.getLogger("raygate.gateway")
+audit_log = logging.getLogger("raygate.audit")
 
 CHECKS = {"chat": check_chat_request, "embeddings": check_embeddings_request}
 INTERNAL = GatewayError(500, "internal gateway error", code="internal_error")
@@ -71,6 +72,7 @@ class Gateway:
         self.chain = Chain([RouteStage(router)])  # assemble_gateway builds the configured chain
         self.sinks: list[Any] = [RecordMetrics(metrics.local)]  # consumers of finished records
         self.records: Any = None  # the storage sink, for GET /v1/admin/logs/{id} (None: not stored)
+        self.auditors: list[Any] = [AuditLog()]  # consumers of audit events (`submit(event)`)
         self.admin_prefixes.append(("GET", "/v1/admin/logs/", self.admin_log))
 
     def attach_records(self, sink: Any) -> None:
@@ -271,7 +273,28 @@ class Gateway:
                 return False, f"deployment {name} is not ready ({type(exc).__name__})"
         return True, "ready"
 
-    async def admin(self, method: str, path: str, body: dict[str, Any] | None, admin_id: str) -> Reply:
+    def audit(self, actor: str | None, action: str, outcome: str, **details: Any) -> None:
+        """One audit event (an admin action, a denied admin call) to the audit sinks; never raises."""
+        event = {"at": time.time(), "actor": actor, "action": action, "outcome": outcome, **details}
+        for sink in self.auditors:
+            try:
+                sink.submit(event)
+            except Exception:  # noqa: BLE001 - auditing must not fail the call it describes
+                log.exception("audit sink %s failed", type(sink).__name__)
+
+    async def admin(self, method: str, path: str, body: dict[str, Any] | None, admin_id: str,
+                    client_ip: str | None = None) -> Reply:
+        """An admin call, audited with its outcome (mutating calls and failures alike)."""
+        try:
+            reply = await self._admin(method, path, body, admin_id)
+        except GatewayError as err:
+            self.audit(admin_id, f"{method} {path}", f"error {err.status}", client_ip=client_ip)
+            raise
+        if method != "GET":
+            self.audit(admin_id, f"{method} {path}", "ok", client_ip=client_ip, body=body)
+        return reply
+
+    async def _admin(self, method: str, path: str, body: dict[str, Any] | None, admin_id: str) -> Reply:
         handler = self.admin_routes.get((method, path))
         if handler is None:
             for m, prefix, prefixed in self.admin_prefixes:
@@ -281,6 +304,14 @@ class Gateway:
                 raise GatewayError(405, f"method {method} is not allowed on {path}", code="method_not_allowed")
             raise not_found(f"unknown admin route {path}", code="unknown_url", param=None)
         return await handler(body, admin_id)
+
+
+class AuditLog:
+    """The default audit sink: one log line per event (the observability work adds a stored one)."""
+
+    def submit(self, event: dict[str, Any]) -> None:
+        audit_log.warning("audit: %s %s by %s from %s", event["action"], event["outcome"], event["actor"],
+                          event.get("client_ip"))
 
 
 def _routed(rec: RequestRecord, outcome: Outcome) -> None:

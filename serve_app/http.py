@@ -276,10 +276,15 @@ class HttpApp:
         await self.send_bytes(send, 200, await self.gateway.model(model_id), rec)
 
     async def admin(self, scope: dict[str, Any], receive: Any, send: Any, rec: RequestRecord) -> None:
-        admin_id = self.auth.admin(rec.headers.get("authorization"))
+        client_ip = self.client_ip(scope, rec.headers)
+        try:
+            admin_id = self.auth.admin(rec.headers.get("authorization"))
+        except GatewayError as err:  # a failed admin authentication is an audit event
+            self.gateway.audit(None, f"{scope['method']} {scope['path']}", f"denied {err.status}", client_ip=client_ip)
+            raise
         raw = await self.read_body(scope, receive) if scope["method"] in ("POST", "PUT", "PATCH") else b""
         body = parse_json_body(raw) if raw else None
-        reply = await self.gateway.admin(scope["method"], scope["path"], body, admin_id)
+        reply = await self.gateway.admin(scope["method"], scope["path"], body, admin_id, client_ip)
         await self.send_bytes(send, reply.status, reply.body, rec, reply.headers)
 
     async def health(self, scope: dict[str, Any], receive: Any, send: Any, rec: RequestRecord) -> None:

@@ -253,7 +253,7 @@ class ResponseCache:
         record = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "admin": admin_id, "filter": what,
                   "removed": len(removed)}
         await self.store.record_invalidation(record)
-        log.warning("cache invalidation by %s: %s -> %d entries removed", admin_id, what, len(removed))
+        log.info("cache invalidation by %s: %s -> %d entries removed", admin_id, what, len(removed))
         return {"removed": len(removed), "invalidation": record}
 
     async def admin_invalidate(self, body: Any, admin_id: str) -> Any:

@@ -320,3 +320,22 @@ def test_a_stored_record_is_read_back_by_admins(client: openai.OpenAI, served: t
         assert got.status_code == 200, got.text
         assert got.json() == {**kept.to_dict(), "metadata": {"session_id": "s-1"}}
         assert http.get(url, headers={"authorization": f"Bearer {KEY}"}).status_code == 401  # not an admin key
+
+
+def test_admin_calls_and_denied_admin_calls_are_audited(served: tuple[GatewayServer, Kept]) -> None:
+    events: list[dict[str, Any]] = []
+
+    class Keep:
+        def submit(self, event: dict[str, Any]) -> None:
+            events.append(event)
+
+    served[0].gateway.auditors.append(Keep())
+    with httpx.Client(timeout=10) as http:
+        ok = http.post(served[0].base_url + "/admin/cache/invalidate", json={"all": True},
+                       headers={"authorization": f"Bearer {ADMIN}"})
+        denied = http.post(served[0].base_url + "/admin/cache/invalidate", json={"all": True},
+                           headers={"authorization": "Bearer nope"})
+    assert (ok.status_code, denied.status_code) == (200, 401)
+    assert [(e["actor"], e["action"], e["outcome"]) for e in events] == [
+        ("ops", "POST /v1/admin/cache/invalidate", "ok"), (None, "POST /v1/admin/cache/invalidate", "denied 401")]
+    assert events[0]["body"] == {"all": True} and events[1]["client_ip"] == "127.0.0.1"
