@@ -22,6 +22,7 @@ from pydantic import Field
 from serve_app.errors import UpstreamError
 
 from .base import CallContext, ProviderConfig, UpstreamRequest
+from .embeddings import floats_to_base64
 from .openai import OpenAIAdapter
 from .spec import ProviderSpec
 from .transport import MemoryStream, Timeouts, UpstreamResponse, timeout_error, unreachable_error
@@ -216,12 +217,15 @@ class MockUpstream:
         if isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], int)):
             inputs = [inputs]
         dim = body.get("dimensions") or self.config.embedding_dim
+        as_base64 = body.get("encoding_format") == "base64"  # as OpenAI answers: float32 LE, base64
         data = []
         tokens = 0
         for i, item in enumerate(inputs or []):
             text = item if isinstance(item, str) else " ".join(map(str, item))
             tokens += _words(text)
-            data.append({"object": "embedding", "index": i, "embedding": _vector(text, dim)})
+            vector = _vector(text, dim)
+            data.append({"object": "embedding", "index": i,
+                         "embedding": floats_to_base64(vector) if as_base64 else vector})
         return orjson.dumps({"object": "list", "data": data, "model": body.get("model") or "mock",
                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 

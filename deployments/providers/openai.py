@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
+from .embeddings import conform_list, remember_encoding, wants_base64
 from .spec import ProviderSpec
 from .base import (
     Adapter,
@@ -78,7 +79,13 @@ class OpenAIAdapter(Adapter):
 
     def embeddings_request(self, body: dict[str, Any], ctx: CallContext) -> UpstreamRequest:
         body["model"] = ctx.model
+        remember_encoding(ctx, body)
         return UpstreamRequest("POST", self.embeddings_url, self.headers, json_body(body))
+
+    def embeddings_response(self, status: int, payload: bytes, ctx: CallContext) -> bytes:
+        # OpenAI-compatible servers that ignore `encoding_format` send floats where the client's
+        # SDK (base64 by default) decodes a string: the vectors are put in the asked encoding.
+        return conform_list(payload, wants_base64(ctx))
 
     def models_request(self) -> UpstreamRequest | None:
         return UpstreamRequest("GET", self.models_url, self.headers)
