@@ -38,7 +38,9 @@ class MockConfig(ProviderConfig):
     fail_status: int | None = Field(None, ge=400, le=599)
     fail_rate: float = Field(0.0, ge=0, le=1)
     embedding_dim: int = Field(16, ge=1, le=4096)
-    models: list[str] = Field(default_factory=lambda: ["mock"])
+    # No `models` list by default: a mock stands in for any provider in tests and receives any name
+    # (configs/dev.yaml declares `models: [mock]`, so a typo there is a 404).
+    model: str | None = "mock"
 
 
 class MockAdapter(OpenAIAdapter):

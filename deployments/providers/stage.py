@@ -16,6 +16,7 @@ from serve_app.errors import GatewayError, UpstreamError
 
 from . import registry
 from .base import CallContext, ProviderConfig, require_json
+from .served import own_model
 from .transport import Timeouts
 
 
@@ -29,9 +30,10 @@ class Provider:
         self.adapter = spec.adapter(config)
         self.transport = transport if transport is not None else spec.make_transport(config)
         self.timeouts = Timeouts(config.timeout, config.connect_timeout, config.stream_idle_timeout)
+        self.own_model = own_model(config) or ""
 
     def default_model(self, requested: str | None) -> str:
-        return requested or self.config.model or ""
+        return requested or self.own_model
 
     def _timeouts(self, timeout: float | None) -> Timeouts:
         if timeout is None:
@@ -137,9 +139,10 @@ class RemoteProvider:
         self.name = config.name
         self._handle = handle
         self._stream_handle = handle.options(stream=True)  # cached: .options() per call is costly
+        self.own_model = own_model(config) or ""
 
     def default_model(self, requested: str | None) -> str:
-        return requested or self.config.model or ""
+        return requested or self.own_model
 
     async def chat(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
         return await self._handle.chat.remote(body, ctx, timeout)

@@ -146,16 +146,25 @@ RuleConfig.model_rebuild()
 
 
 def check_strategies(cfg: Any) -> None:
-    """Compile every strategy once (start-up): unknown providers or strategies, cycles, conditions."""
+    """Compile every strategy once (start-up): unknown providers or strategies, cycles, conditions,
+    and aliases to strategies whose targets would have no model to send."""
     from serve_app.config import ConfigError
 
-    from .tree import RouteError, compile_strategies
+    from .tree import RouteError, compile_strategies, model_less_targets
 
     try:
-        compile_strategies(cfg.strategies, set(cfg.providers))
+        nodes = compile_strategies(cfg.strategies, set(cfg.providers))
     except RouteError as err:
         raise ConfigError(cfg.source, f"strategies.{err.path}" if err.path else "strategies", err.reason) \
             from None
+    for alias, target in cfg.models.items():
+        if isinstance(target, str) and target in nodes:
+            missing = model_less_targets(nodes[target], cfg.providers)
+            if missing:
+                raise ConfigError(cfg.source, f"models.{alias}",
+                                  f"strategy {target!r} has targets without a model ({', '.join(missing)}) and "
+                                  "their providers have no `model` of their own; an alias never goes upstream "
+                                  "as a model name: give those targets a `model`")
 
 
 __all__ = ["BackoffConfig", "CircuitBreakerConfig", "RuleConfig", "StrategyConfig", "TargetConfig",

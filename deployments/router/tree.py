@@ -328,6 +328,20 @@ class Compiler:
                             knobs.idle_timeout, knobs.backoff, knobs.circuit, key, knobs.cache))
 
 
+def model_less_targets(node: Node, providers: dict[str, Any]) -> list[str]:
+    """Routes of the targets below `node` that name no model while their provider has no own model
+    (such a strategy can only be used with the request's model, through `config`)."""
+    from deployments.providers.served import own_model
+
+    if isinstance(node, Leaf):
+        a = node.attempt
+        return [a.route] if a.model is None and own_model(providers[a.provider]) is None else []
+    out: list[str] = []
+    for child in getattr(node, "children", ()):
+        out.extend(r for r in model_less_targets(child, providers) if r not in out)
+    return out
+
+
 def compile_strategies(strategies: dict[str, Any], providers: set[str],
                        rng: random.Random | None = None) -> dict[str, Node]:
     """Compile every named strategy (raises RouteError with the key path)."""
@@ -343,4 +357,4 @@ def compile_inline(cfg: TargetConfig, strategies: dict[str, Any], providers: set
 
 
 __all__ = ["Balance", "Compiler", "Conditional", "Fallback", "Knobs", "Leaf", "NoRoute", "Node", "RouteError",
-           "Runtime", "Single", "compile_inline", "compile_strategies"]
+           "Runtime", "Single", "compile_inline", "compile_strategies", "model_less_targets"]

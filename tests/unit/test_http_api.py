@@ -35,7 +35,7 @@ def server(upstream: RecordingUpstream) -> Iterator[GatewayServer]:
         "providers": {
             "sandbox": {"type": "mock"},
             "up": {"type": "openai", "base_url": upstream.base_url, "api_key": "sk-test-secret",
-                   "timeout": 1.0, "models": ["ok"]},
+                   "timeout": 1.0, "models": ["ok", "cut", "m?", "status-*", "slow-*", "meta-llama/*"]},
             "dead": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "k", "connect_timeout": 1},
         },
         "models": {"alias": {"provider": "up", "model": "ok"}},
