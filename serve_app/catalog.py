@@ -38,7 +38,8 @@ async def model_cards(config: Any, created: int, discover: Discover) -> list[dic
             for model in await discover(name, pcfg.discovery_ttl):
                 if served.accepts(model):
                     _add_provider_model(ids, router, name, model)
-    return [{"id": mid, "object": "model", "created": created, "owned_by": owner} for mid, owner in ids.items()]
+    return [{"id": mid, "object": "model", "created": created, "owned_by": owner}
+            for mid, owner in ids.items()]
 
 
 def _static(config: Any) -> tuple[Router, dict[str, str]]:

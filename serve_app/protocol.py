@@ -142,9 +142,11 @@ def check_chat_request(body: dict[str, Any]) -> None:
 def _bad_role(i: int, role: Any) -> None:
     where = f"messages[{i}].role"
     if role is None:
-        raise bad_request(f"Missing required parameter: '{where}'.", param=where, code="missing_required_parameter")
+        raise bad_request(f"Missing required parameter: '{where}'.", param=where,
+                          code="missing_required_parameter")
     if not isinstance(role, str):
-        raise bad_request(f"'{where}' must be a string, got {_type_name(role)}", param=where, code="invalid_type")
+        raise bad_request(f"'{where}' must be a string, got {_type_name(role)}", param=where,
+                          code="invalid_type")
     raise bad_request(f"Invalid value: '{role[:64]}'. Supported values are: {_ROLE_LIST}.", param=where,
                       code="invalid_value")
 

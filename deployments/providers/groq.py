@@ -46,4 +46,5 @@ class GroqAdapter(OpenAICompatAdapter):
 
 
 SPEC = ProviderSpec(config_model=GroqConfig, adapter=GroqAdapter,
-                    unsupported_params={"logprobs": "reject", "top_logprobs": "reject", "logit_bias": "reject"})
+                    unsupported_params={"logprobs": "reject", "top_logprobs": "reject",
+                                        "logit_bias": "reject"})

@@ -86,4 +86,5 @@ class MistralAdapter(OpenAICompatAdapter):
 
 
 SPEC = ProviderSpec(config_model=MistralConfig, adapter=MistralAdapter,
-                    unsupported_params={"logprobs": "reject", "top_logprobs": "reject", "logit_bias": "reject"})
+                    unsupported_params={"logprobs": "reject", "top_logprobs": "reject",
+                                        "logit_bias": "reject"})

@@ -4,8 +4,9 @@ It is the OpenAI adapter over an in-memory upstream that speaks the OpenAI wire 
 gateway's real translation and relay code runs. Replies are deterministic (a function of the
 request): text, tool calls when `tools` are given, JSON for `response_format` (mock_reply.py);
 usage counts words, streams send one chunk per word (JSON and tool arguments in pieces), in
-OpenAI's chunk shapes; embeddings are seeded by the text and honour `encoding_format`. Failure injection: `fail_status` with `fail_rate` in the config, or per request the
-header `x-raygate-mock-fail: <status>|cut|timeout` (honoured by this provider only).
+OpenAI's chunk shapes; embeddings are seeded by the text and honour `encoding_format`. Failure
+injection: `fail_status` with `fail_rate` in the config, or per request the header
+`x-raygate-mock-fail: <status>|cut|timeout` (honoured by this provider only).
 """
 
 from __future__ import annotations
@@ -204,11 +205,13 @@ class MockUpstream:
             yield event({"role": "assistant", "content": None, "refusal": None, "tool_calls": [
                 {"index": 0, "id": ans.tool_call_id(body), "type": "function",
                  "function": {"name": ans.tool_name, "arguments": ""}}]})
-            pieces = [{"tool_calls": [{"index": 0, "function": {"arguments": p}}]} for p in _split(ans.arguments or "")]
+            pieces = [{"tool_calls": [{"index": 0, "function": {"arguments": p}}]}
+                      for p in _split(ans.arguments or "")]
         else:
             yield event({"role": "assistant", "content": "", "refusal": None})
             text = ans.text or ""
-            parts = _split(text) if ans.is_json else [w if i == 0 else " " + w for i, w in enumerate(text.split(" "))]
+            words = text.split(" ")
+            parts = _split(text) if ans.is_json else [words[0], *(" " + w for w in words[1:])]
             pieces = [{"content": p} for p in parts]
         delay = self.config.chunk_delay_ms / 1000
         for i, delta in enumerate(pieces):
@@ -220,8 +223,8 @@ class MockUpstream:
         yield event({}, ans.finish_reason)
         opts = body.get("stream_options") or {}
         if opts.get("include_usage"):
-            yield b"data: " + orjson.dumps({**base, "choices": [], "usage": self._usage(body, ans.output_tokens())}) \
-                + b"\n\n"
+            usage = self._usage(body, ans.output_tokens())
+            yield b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
         yield b"data: [DONE]\n\n"
 
     def _embeddings(self, body: dict[str, Any]) -> bytes:

@@ -162,9 +162,9 @@ def check_strategies(cfg: Any) -> None:
             missing = model_less_targets(nodes[target], cfg.providers)
             if missing:
                 raise ConfigError(cfg.source, f"models.{alias}",
-                                  f"strategy {target!r} has targets without a model ({', '.join(missing)}) and "
-                                  "their providers have no `model` of their own; an alias never goes upstream "
-                                  "as a model name: give those targets a `model`")
+                                  f"strategy {target!r} has targets without a model ({', '.join(missing)}) "
+                                  "and their providers have no `model` of their own; an alias never goes "
+                                  "upstream as a model name: give those targets a `model`")
 
 
 __all__ = ["BackoffConfig", "CircuitBreakerConfig", "RuleConfig", "StrategyConfig", "TargetConfig",

@@ -49,8 +49,8 @@ class Router:
                 else:
                     self.aliases[alias] = (None, None, target)  # a strategy name
             else:
-                self.aliases[alias] = (target.provider, target.model or own_model(config.providers[target.provider])
-                                       or alias, None)
+                own = own_model(config.providers[target.provider])
+                self.aliases[alias] = (target.provider, target.model or own or alias, None)
         self.default_provider = config.default_provider
         # declared name -> provider (the default provider first, then config order); globs after
         owners = [config.default_provider] if config.default_provider else []
@@ -90,8 +90,8 @@ class Router:
             if model and model.startswith(req.provider + "/"):
                 model = model[len(req.provider) + 1:]
             if model and not self.served[req.provider].accepts(model):
-                raise self._unserved(model, f"provider {req.provider!r} (the request's `provider`) serves only "
-                                            f"{self.served[req.provider].describe()}")
+                raise self._unserved(model, f"provider {req.provider!r} (the request's `provider`) serves "
+                                            f"only {self.served[req.provider].describe()}")
             return Plan([Attempt(req.provider, model, "provider")])
         if model is None:
             raise E.bad_request("missing required parameter: 'model'", param="model",

@@ -4,7 +4,6 @@ does not allow is 405 invalid_request_error. Through the strict `openai` SDK."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,17 +16,14 @@ from tests.support.providers import strict_client
 MSG = [{"role": "user", "content": "hi"}]
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[RecordingUpstream]:
-    up = RecordingUpstream().start()
-    yield up
-    up.stop()
-
-
 @pytest.fixture
 def url(gateway: Any, upstream: RecordingUpstream) -> str:
-    return gateway({"providers": {"up": {"type": "openai", "base_url": upstream.base_url, "api_key": "sk-x"}},
-                    "default_provider": "up"})
+    return gateway(
+        {
+            "providers": {"up": {"type": "openai", "base_url": upstream.base_url, "api_key": "sk-x"}},
+            "default_provider": "up",
+        }
+    )
 
 
 CHAT_CASES = [
@@ -58,17 +54,26 @@ CHAT_CASES = [
     ({"messages": [{"role": "robot", "content": "hi"}]}, "messages[0].role", "invalid_value"),
     ({"messages": [{"content": "hi"}]}, "messages[0].role", "missing_required_parameter"),
     ({"messages": [{"role": 1, "content": "hi"}]}, "messages[0].role", "invalid_type"),
-    ({"messages": [*MSG, {"role": "tool", "content": "42"}]}, "messages[1].tool_call_id",
-     "missing_required_parameter"),
-    ({"messages": [*MSG, {"role": "tool", "content": "42", "tool_call_id": 7}]}, "messages[1].tool_call_id",
-     "invalid_type"),
+    (
+        {"messages": [*MSG, {"role": "tool", "content": "42"}]},
+        "messages[1].tool_call_id",
+        "missing_required_parameter",
+    ),
+    (
+        {"messages": [*MSG, {"role": "tool", "content": "42", "tool_call_id": 7}]},
+        "messages[1].tool_call_id",
+        "invalid_type",
+    ),
 ]
 
 
-@pytest.mark.parametrize("fields,param,code", CHAT_CASES, ids=[f"{c[1]}-{c[2]}-{i}" for i, c in enumerate(CHAT_CASES)])
+@pytest.mark.parametrize(
+    "fields,param,code", CHAT_CASES, ids=[f"{c[1]}-{c[2]}-{i}" for i, c in enumerate(CHAT_CASES)]
+)
 @pytest.mark.parametrize("stream", [False, True])
-def test_chat_bad_input(url: str, upstream: RecordingUpstream, fields: dict[str, Any], param: str, code: str,
-                        stream: bool) -> None:
+def test_chat_bad_input(
+    url: str, upstream: RecordingUpstream, fields: dict[str, Any], param: str, code: str, stream: bool
+) -> None:
     before = len(upstream.requests)
     body = {"model": "gpt-4o", "messages": MSG, **fields}
     with pytest.raises(openai.BadRequestError) as exc:
@@ -83,25 +88,46 @@ def test_chat_bad_input(url: str, upstream: RecordingUpstream, fields: dict[str,
 def test_messages_error_wording_is_openais(url: str) -> None:
     client = strict_client(url)
     with pytest.raises(openai.BadRequestError) as exc:
-        client.chat.completions.create(model="m", messages=[{"role": "robot", "content": "hi"}])  # type: ignore[misc]
+        robot = [{"role": "robot", "content": "hi"}]
+        client.chat.completions.create(model="m", messages=robot)  # type: ignore[arg-type]
     assert exc.value.body["message"] == (  # type: ignore[index]
-        "Invalid value: 'robot'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and "
-        "'developer'.")
+        "Invalid value: 'robot'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', "
+        "and 'developer'."
+    )
     with pytest.raises(openai.BadRequestError) as exc:
         client.chat.completions.create(model="m", messages=MSG, temperature=2.5)
     assert exc.value.body["message"] == (  # type: ignore[index]
-        "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 2.5 instead.")
+        "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 2.5 instead."
+    )
 
 
 def test_bounds_themselves_are_accepted(url: str, upstream: RecordingUpstream) -> None:
     client = strict_client(url)
-    client.chat.completions.create(model="ok", messages=MSG, temperature=0, top_p=1, max_tokens=1, n=1,
-                                   presence_penalty=-2, frequency_penalty=2, max_completion_tokens=1)
+    client.chat.completions.create(
+        model="ok",
+        messages=MSG,
+        temperature=0,
+        top_p=1,
+        max_tokens=1,
+        n=1,
+        presence_penalty=-2,
+        frequency_penalty=2,
+        max_completion_tokens=1,
+    )
     sent = upstream.requests[-1]["body"]
     assert (sent["temperature"], sent["top_p"], sent["frequency_penalty"]) == (0, 1, 2)
-    tool_turn = [*MSG, {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "42"}, {"role": "developer", "content": "be brief"}]
+    tool_turn = [
+        *MSG,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+        {"role": "developer", "content": "be brief"},
+    ]
     client.chat.completions.create(model="ok", messages=tool_turn)  # type: ignore[arg-type]
     assert upstream.requests[-1]["body"]["messages"][2]["tool_call_id"] == "call_1"
 
@@ -109,22 +135,27 @@ def test_bounds_themselves_are_accepted(url: str, upstream: RecordingUpstream) -
 def test_embeddings_bad_input(url: str, upstream: RecordingUpstream) -> None:
     before = len(upstream.requests)
     client = strict_client(url)
-    for fields, param, code in (({"dimensions": 0}, "dimensions", "integer_below_min_value"),
-                                ({"dimensions": "8"}, "dimensions", "invalid_type"),
-                                ({"input": 5}, "input", "invalid_type")):
+    for fields, param, code in (
+        ({"dimensions": 0}, "dimensions", "integer_below_min_value"),
+        ({"dimensions": "8"}, "dimensions", "invalid_type"),
+        ({"input": 5}, "input", "invalid_type"),
+    ):
         with pytest.raises(openai.BadRequestError) as exc:
             client.embeddings.create(**{"model": "emb", "input": "x", "encoding_format": "float", **fields})
         assert (exc.value.type, exc.value.param, exc.value.code) == ("invalid_request_error", param, code)
     assert len(upstream.requests) == before
 
 
-@pytest.mark.parametrize("method,path,allowed", [
-    ("GET", "/v1/chat/completions", "POST"),
-    ("DELETE", "/v1/embeddings", "POST"),
-    ("POST", "/v1/models", "GET"),
-    ("POST", "/v1/models/gpt-4o", "GET"),
-    ("PUT", "/health", "GET"),
-])
+@pytest.mark.parametrize(
+    "method,path,allowed",
+    [
+        ("GET", "/v1/chat/completions", "POST"),
+        ("DELETE", "/v1/embeddings", "POST"),
+        ("POST", "/v1/models", "GET"),
+        ("POST", "/v1/models/gpt-4o", "GET"),
+        ("PUT", "/health", "GET"),
+    ],
+)
 def test_method_not_allowed(url: str, method: str, path: str, allowed: str) -> None:
     resp = httpx.request(method, url[: -len("/v1")] + path, timeout=10)
     assert resp.status_code == 405 and resp.headers["allow"] == allowed

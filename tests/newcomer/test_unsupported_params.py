@@ -19,16 +19,25 @@ MSG = [{"role": "user", "content": "chat"}]
 
 
 @pytest.fixture(params=["groq", "mistral"])
-def served(request: pytest.FixtureRequest, gateway: Any) -> Iterator[tuple[str, OpenAILikeMock, openai.OpenAI]]:
+def served(
+    request: pytest.FixtureRequest, gateway: Any
+) -> Iterator[tuple[str, OpenAILikeMock, openai.OpenAI]]:
     with OpenAILikeMock(request.param, api_key=KEY) as mock:
-        url = gateway({"providers": {"p": {"type": request.param, "base_url": mock.base_url, "api_key": KEY}},
-                       "default_provider": "p"})
+        url = gateway(
+            {
+                "providers": {"p": {"type": request.param, "base_url": mock.base_url, "api_key": KEY}},
+                "default_provider": "p",
+            }
+        )
         yield request.param, mock, strict_client(url)
 
 
-@pytest.mark.parametrize("field,value", [("logprobs", True), ("top_logprobs", 3), ("logit_bias", {"50256": -100})])
-def test_rejected_with_the_field_named(served: tuple[str, OpenAILikeMock, openai.OpenAI], field: str,
-                                       value: Any) -> None:
+@pytest.mark.parametrize(
+    "field,value", [("logprobs", True), ("top_logprobs", 3), ("logit_bias", {"50256": -100})]
+)
+def test_rejected_with_the_field_named(
+    served: tuple[str, OpenAILikeMock, openai.OpenAI], field: str, value: Any
+) -> None:
     kind, mock, client = served
     assert registry.get(kind).unsupported_params[field] == "reject"  # type: ignore[union-attr]
     before = len(mock.requests)
@@ -43,6 +52,8 @@ def test_rejected_with_the_field_named(served: tuple[str, OpenAILikeMock, openai
 
 def test_unset_values_are_dropped_not_rejected(served: tuple[str, OpenAILikeMock, openai.OpenAI]) -> None:
     _, mock, client = served
-    resp = client.chat.completions.create(model="m", messages=MSG, logprobs=False, extra_body={"logit_bias": None})
+    resp = client.chat.completions.create(
+        model="m", messages=MSG, logprobs=False, extra_body={"logit_bias": None}
+    )
     assert resp.choices[0].message.content
     assert not {"logprobs", "logit_bias"} & set(mock.last("/chat/completions").json)

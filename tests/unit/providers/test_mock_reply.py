@@ -20,7 +20,8 @@ SCHEMAS = [
     {"enum": [3, "x"]},
     {"type": "array", "items": {"type": "integer"}, "minItems": 3, "uniqueItems": True},
     {"type": "array", "prefixItems": [{"type": "string"}, {"type": "boolean"}], "maxItems": 2},
-    {"oneOf": [{"type": "null"}, {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}]},
+    {"oneOf": [{"type": "null"},
+               {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}]},
     {"allOf": [{"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
                {"properties": {"b": {"type": "string"}}, "required": ["b"]}]},
     {"type": "object", "properties": {"node": {"$ref": "#/$defs/node"}}, "required": ["node"],
@@ -40,7 +41,8 @@ def test_answer_kinds() -> None:
     tools = [{"type": "function", "function": {"name": "a"}}, {"type": "function", "function": {"name": "b"}}]
     ask = {"messages": [{"role": "user", "content": "q"}], "tools": tools}
     assert answer(ask, "t").tool_name == "a"
-    assert answer({**ask, "tool_choice": {"type": "function", "function": {"name": "b"}}}, "t").tool_name == "b"
+    named = {"type": "function", "function": {"name": "b"}}
+    assert answer({**ask, "tool_choice": named}, "t").tool_name == "b"
     assert answer({**ask, "tool_choice": "none"}, "t").text == "t"
     after = {**ask, "messages": [*ask["messages"], {"role": "assistant", "tool_calls": []},
                                  {"role": "tool", "tool_call_id": "c", "content": "42"}]}
