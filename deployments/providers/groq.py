@@ -36,7 +36,8 @@ class GroqAdapter(OpenAICompatAdapter):
     supports_embeddings = False  # GroqCloud serves no embeddings models: a clear 400, not an upstream 404
     default_base_url = "https://api.groq.com/openai/v1"
     stream_usage_option = False
-    params = Params(drop=frozenset({"store", "metadata", "modalities", "audio", "prediction", "stream_options"}),
+    params = Params(drop=frozenset({"store", "metadata", "modalities", "audio", "prediction",
+                                    "stream_options"}),
                     reject=frozenset({"logprobs", "top_logprobs", "logit_bias"}), max_n=1)
 
     def stream_usage(self, chunk: dict[str, Any]) -> Any:

@@ -3,10 +3,10 @@
 A preset is data, not code: its default `base_url`, how the key is sent, which OpenAI request fields
 its API does not take (`Params`, params.py: each dropped or refused with a 400 naming it, never
 forwarded into an upstream 400, with per-model rules), where it reports usage the OpenAI way does
-not, and how its error bodies map onto the gateway's error classes. `preset_spec` turns one into a `ProviderSpec` (a config
-model and an adapter over `OpenAICompatAdapter`); each preset is one registry line
-(`"deepseek": "deployments.providers.presets:DEEPSEEK"`). A vendor that needs more than data gets
-its own module, as groq / together / mistral do.
+not, and how its error bodies map onto the gateway's error classes. `preset_spec` turns one into a
+`ProviderSpec` (a config model and an adapter over `OpenAICompatAdapter`); each preset is one
+registry line (`"deepseek": "deployments.providers.presets:DEEPSEEK"`). A vendor that needs more
+than data gets its own module, as groq / together / mistral do.
 
 The sources of each declaration are named in tests/fixtures/providers/<type>/README.md.
 """

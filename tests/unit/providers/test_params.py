@@ -30,7 +30,8 @@ def test_refused_with_the_field_and_the_type_named(body: dict[str, Any], param: 
     with pytest.raises(GatewayError) as exc:
         apply(body, "big-1")
     err = exc.value
-    assert (err.status, err.type, err.param, err.code) == (400, "invalid_request_error", param, "unsupported_parameter")
+    assert (err.status, err.type, err.param, err.code) == (400, "invalid_request_error", param,
+                                                           "unsupported_parameter")
     assert err.message == f"provider 'p' (type sometype) does not support '{param}'{tail}"
 
 
