@@ -80,14 +80,14 @@ def check_guardrails(cfg: Any) -> None:
             if check.action == "retry" and (check.stage or spec.stage) != "output":
                 raise ConfigError(src, f"{path}.action", "retry applies to output checks only (set stage: output)")
     key_ids = {k.id for k in cfg.gateway.api_keys}
-    owners = {"keys": key_ids, "strategies": set(cfg.strategies), "targets": None}
+    owners = {"keys": ("key", key_ids), "strategies": ("strategy", set(cfg.strategies)), "targets": ("target", None)}
     for i, name in enumerate(g.defaults):
         if name not in sets:
             raise ConfigError(src, f"guardrails.defaults[{i}]", f"unknown guardrail set {name!r}")
-    for section, known in owners.items():
+    for section, (what, known) in owners.items():
         for owner, names in getattr(g, section).items():
             if known is not None and owner not in known:
-                raise ConfigError(src, f"guardrails.{section}.{owner}", f"no such {section[:-1]} {owner!r}")
+                raise ConfigError(src, f"guardrails.{section}.{owner}", f"no such {what} {owner!r}")
             for i, name in enumerate(names):
                 if name not in sets:
                     raise ConfigError(src, f"guardrails.{section}.{owner}[{i}]", f"unknown guardrail set {name!r}")

@@ -38,6 +38,7 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "iban": re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?\b", re.I),
 }
 NER_ENTITIES = ("person", "location")
+_SSN_SHAPE = re.compile(r"\d{3}[\s-]\d{2}[\s-]\d{4}")
 
 
 def _digits(s: str) -> str:
@@ -67,7 +68,7 @@ def _ssn(m: re.Match[str]) -> bool:
 def _phone(m: re.Match[str]) -> bool:
     text = m.group()
     digits = _digits(text)
-    if not 7 <= len(digits) <= 15:
+    if not 7 <= len(digits) <= 15 or _SSN_SHAPE.fullmatch(text):  # an SSN that was never issued is no phone
         return False
     # a plain run of digits is a number, not a phone: phones have a + or separators
     return text.startswith("+") or "(" in text or any(c in text for c in " .-")

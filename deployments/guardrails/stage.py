@@ -171,7 +171,7 @@ class GuardrailStage(Stage):
     async def output(self, ex: Exchange, answer: Answer, run: GuardRun) -> Answer:
         run.output_done = True
         plan = self._output_checks(ex, run)
-        if not plan.output:
+        if not plan.output and not (plan.unmask and run.entities):
             answer.headers[HEADER] = run.summary()
             return answer
         if not isinstance(answer, Reply):

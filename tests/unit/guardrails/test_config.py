@@ -1,0 +1,54 @@
+"""The guardrails section: validated at load, errors as `file: key.path: reason`."""
+
+from __future__ import annotations
+
+import pytest
+
+from serve_app.config import ConfigError, parse_config
+
+BASE = {"providers": {"m": {"type": "mock"}}, "gateway": {"api_keys": [{"id": "team-a", "key": "k"}]}}
+
+
+def load(guardrails: dict, **extra):
+    return parse_config({**BASE, "guardrails": guardrails, **extra}, "gw.yaml")
+
+
+def test_the_issues_seed_shape_loads() -> None:
+    cfg = load({
+        "input-validation": [
+            {"type": "keyword_filter", "blocklist": ["password", "ssn", "credit_card", "secret_key"], "action": "block"},
+            {"type": "pii_detector", "entities": ["email", "phone", "ssn"], "action": "mask"},
+            {"type": "toxicity_check", "threshold": 0.8, "action": "block"}],
+        "output-validation": [
+            {"type": "content_policy", "categories": ["hate", "violence", "self-harm"], "action": "block"},
+            {"type": "response_format", "required_schema": {"type": "json_object"}, "action": "retry"}],
+        "defaults": ["input-validation"], "keys": {"team-a": ["output-validation"]},
+    })
+    assert list(cfg.guardrails.sets) == ["input-validation", "output-validation"]
+    assert cfg.placement.guardrails == "auto"
+
+
+@pytest.mark.parametrize("guardrails, path, reason", [
+    ({"s": [{"type": "keyword_filter"}]}, "guardrails.s[0].keyword_filter.blocklist", "required"),
+    ({"s": [{"type": "nope"}]}, "guardrails.s[0]", "does not match"),
+    ({"s": [{"type": "toxicity_check", "action": "mask"}]}, "guardrails.s[0].action", "cannot mask"),
+    ({"s": [{"type": "keyword_filter", "blocklist": ["x"], "action": "retry"}]}, "guardrails.s[0].action",
+     "output checks only"),
+    ({"s": [{"type": "pii_detector", "entities": ["person"]}]}, "guardrails.s[0].pii_detector.entities",
+     "NER model"),
+    ({"s": [{"type": "regex", "patterns": ["("]}]}, "guardrails.s[0].regex.patterns", "does not compile"),
+    ({"s": [{"type": "response_format", "required_schema": {"type": 5}}]},
+     "guardrails.s[0].response_format.required_schema", "not a valid JSON Schema"),
+    ({"s": [{"type": "custom", "function": "no.such.module:fn"}]}, "guardrails.s[0].custom", "cannot import"),
+    ({"s": [{"type": "length"}]}, "guardrails.s[0].length", "max_chars"),
+    ({"defaults": ["missing"]}, "guardrails.defaults[0]", "unknown guardrail set"),
+    ({"s": [{"type": "length", "max_chars": 5}], "keys": {"team-b": ["s"]}}, "guardrails.keys.team-b", "no such key"),
+    ({"s": [{"type": "length", "max_chars": 5}], "strategies": {"prod": ["s"]}}, "guardrails.strategies.prod",
+     "no such strategy"),
+])
+def test_errors_name_the_key_path(guardrails: dict, path: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(guardrails)
+    assert err.value.source == "gw.yaml"
+    assert err.value.path == path, err.value
+    assert reason in err.value.reason
