@@ -50,12 +50,12 @@ class RemoteGuardrails:
 
 def guardrail_app(cfg: Any, base_options: dict[str, Any]) -> Any:
     """Bind the deployment when some check runs there; None otherwise (called by builder.py)."""
-    from ray import serve
-
     g = cfg.guardrails
     placement = cfg.placement.guardrails
     if placement == "in_process" or not Guardrails(g, placement, remote_available=True).any_remote:
         return None
+    from ray import serve
+
     d = g.deployment
     options = dict(base_options)
     options.pop("num_replicas", None)

@@ -52,3 +52,17 @@ def test_errors_name_the_key_path(guardrails: dict, path: str, reason: str) -> N
     assert err.value.source == "gw.yaml"
     assert err.value.path == path, err.value
     assert reason in err.value.reason
+
+
+def test_the_deployment_is_bound_only_when_a_check_runs_there() -> None:
+    from deployments.guardrails.deployment import guardrail_app
+    from serve_app.builder import stage_options
+
+    rules = load({"s": [{"type": "keyword_filter", "blocklist": ["x"]}]})
+    assert guardrail_app(rules, stage_options(rules, "Guardrails")) is None
+    model = load({"s": [{"type": "toxicity_check"}], "deployment": {"max_replicas": 3}})
+    assert guardrail_app(model, stage_options(model, "Guardrails")) is not None
+    inproc = load({"s": [{"type": "toxicity_check"}]}, placement={"guardrails": "in_process"})
+    assert guardrail_app(inproc, stage_options(inproc, "Guardrails")) is None
+    everything = load({"s": [{"type": "keyword_filter", "blocklist": ["x"]}]}, placement={"guardrails": "deployment"})
+    assert guardrail_app(everything, stage_options(everything, "Guardrails")) is not None
