@@ -28,7 +28,8 @@ StageFactory = Callable[[Any, dict[str, Any]], Stage | None]
 
 ORDER: list[tuple[str, StageFactory]] = [
     ("route", lambda config, parts: RouteStage(parts["router"])),
-    ("guardrails", guardrail_stage),  # after route: a strategy's sets apply; before the cache: hits are checked
+    # after route (a strategy's sets apply), before the cache (its hits are checked too)
+    ("guardrails", guardrail_stage),
     # clients may opt in per request (body `cache`, x-raygate-cache), so the cache is always a stage
     ("cache", lambda config, parts: CacheStage(parts["cache"]) if parts.get("cache") is not None else None),
     ("guardrails_output", guardrail_output_stage),  # below the cache: blocked answers are never stored

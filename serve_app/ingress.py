@@ -47,8 +47,8 @@ def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | N
         gateway.remote_stages["SemanticCache"] = semantic_cache
     if guardrails is not None:
         gateway.remote_stages["Guardrails"] = guardrails
-    gateway.chain = build_chain(config, {"router": router, "cache": gateway.cache, "upstream": gateway._upstream,
-                                         "metrics": gateway.metrics.local, "guardrails": guardrails})
+    gateway.chain = build_chain(config, {"router": router, "cache": gateway.cache, "guardrails": guardrails,
+                                         "upstream": gateway._upstream, "metrics": gateway.metrics.local})
     return gateway
 
 

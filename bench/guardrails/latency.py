@@ -34,11 +34,12 @@ SHORT = ("Hi, I need help planning a trip to Lisbon in May with my family. We wo
          "+351 912 345 678. Could you suggest an itinerary for five days, and tell me what to pack? Thanks!")
 LONG = " ".join([SHORT] * 10)
 CHECKS: dict[str, dict[str, Any]] = {
-    "keyword_filter": {"type": "keyword_filter", "blocklist": ["password", "ssn", "credit_card", "secret_key"]},
+    "keyword_filter": {"type": "keyword_filter", "blocklist": ["password", "ssn", "credit_card", "secret"]},
     "regex": {"type": "regex", "patterns": [r"\bproject-[a-z]+\b", r"\b[A-Z]{3}-\d{4}\b"]},
     "pii_detector": {"type": "pii_detector", "action": "mask"},
     "length": {"type": "length", "max_tokens": 100000},
-    "response_format": {"type": "response_format", "required_schema": {"type": "json_object"}, "stage": "output"},
+    "response_format": {"type": "response_format", "required_schema": {"type": "json_object"},
+                        "stage": "output"},
     "custom": {"type": "custom", "function": "bench.guardrails.latency:always_ok", "stage": "both"},
     "toxicity_check": {"type": "toxicity_check"},
     "content_policy": {"type": "content_policy"},
@@ -81,9 +82,9 @@ async def through_gateway(n: int) -> list[str]:
     from serve_app.config import parse_config
     from serve_app.ingress import assemble_gateway
 
-    sets = {name: [spec] for name, spec in CHECKS.items()}
-    cfg = parse_config({"providers": {"m": {"type": "mock"}}, "default_provider": "m", "storage": {"enabled": False},
-                        "guardrails": sets}, "<bench>")
+    sets = {name: [{**spec, "action": "log"}] for name, spec in CHECKS.items()}  # every request goes through
+    cfg = parse_config({"providers": {"m": {"type": "mock"}}, "default_provider": "m",
+                        "storage": {"enabled": False}, "guardrails": sets}, "<bench>")
     gateway = assemble_gateway(cfg)
     for b in gateway.chain.stages[1].guardrails.by_key.values():
         b.check.load()
@@ -126,8 +127,8 @@ def write(per: list[str], gw: list[str], n: int) -> None:
         "|---|---|---|---|---|",
         *per,
         "",
-        "Through the gateway (Gateway.chat, mock provider, no HTTP), one check as its own set, run on input and",
-        "output, median ms per request:",
+        "Through the gateway (Gateway.chat, mock provider, no HTTP), one check as its own set (action log),",
+        "run on input and output, median ms per request:",
         "",
         "| set | median | vs none |",
         "|---|---|---|",

@@ -1,7 +1,7 @@
 """Train the content-policy heads, tune their thresholds on dev, measure both classifiers on test.
 
     python bench/guardrails/train_policy.py            # train on train, tune on dev, write the heads
-    python bench/guardrails/train_policy.py --results  # + write the quality section of bench/results/guardrails.md
+    python bench/guardrails/train_policy.py --results  # + the quality section of bench/results/guardrails.md
 
 Heads: one logistic regression per category (one-vs-rest, class-balanced, C=4) over the L2-normalised
 all-MiniLM-L6-v2 embedding of each example (dataset.py). A category's threshold is the lowest
@@ -104,14 +104,15 @@ def write_results(policy: list[str], toxicity: list[str], n: int) -> None:
         start,
         "## Classifier quality (bench/guardrails/train_policy.py)",
         "",
-        f"Labelled set: {n} examples from bench/guardrails/dataset.py (hand-written cores x frames, split by core",
-        "before training: test cores were never seen by the heads or the threshold choice). The set is small",
+        f"Labelled set: {n} examples from bench/guardrails/dataset.py (hand-written cores x frames, split by",
+        "core before training: test cores were never seen by the heads or the threshold choice). It is small",
         "and self-written: these figures show the classifiers work on clear cases and their hard negatives,",
         "not what they do on real traffic.",
         "",
         "content_policy (MiniLM + one logistic-regression head per category; threshold tuned on dev):",
         "",
-        "| category | threshold | dev precision / recall | test precision / recall | test positives / negatives |",
+        "| category | threshold | dev precision / recall | test precision / recall "
+        "| test positives / negatives |",
         "|---|---|---|---|---|",
         *policy,
         "",

@@ -31,7 +31,8 @@ class CheckConfig(BaseModel):
     type: str
     action: Action = "block"
     stage: Phase | None = Field(None, description="input, output or both; default: the check type's own.")
-    name: str | None = Field(None, description="The check's name in verdicts, metrics and errors; default: type.")
+    name: str | None = Field(None, description="The check's name in verdicts, metrics and errors; "
+                                               "default: its type.")
     max_retries: int = Field(2, ge=0, le=5, description="action retry: extra upstream calls before failing.")
 
 

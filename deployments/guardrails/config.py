@@ -30,7 +30,8 @@ from serve_app.errors import ConfigError
 
 from .registry import CHECK_TYPES, config_models
 
-AnyCheck = Annotated[Union[tuple(config_models())], Field(discriminator="type")]  # noqa: UP007 - built from data
+# one model per check type, chosen by `type`; built from the registry's rows
+AnyCheck = Annotated[Union[tuple(config_models())], Field(discriminator="type")]  # noqa: UP007
 RESERVED = ("defaults", "keys", "strategies", "targets", "stream_window", "deployment")
 
 
@@ -78,9 +79,11 @@ def check_guardrails(cfg: Any) -> None:
                 raise ConfigError(src, f"{path}.action", f"{check.type} cannot {check.action} "
                                                          f"(it can: {', '.join(sorted(spec.actions))})")
             if check.action == "retry" and (check.stage or spec.stage) != "output":
-                raise ConfigError(src, f"{path}.action", "retry applies to output checks only (set stage: output)")
+                raise ConfigError(src, f"{path}.action",
+                                  "retry applies to output checks only (set stage: output)")
     key_ids = {k.id for k in cfg.gateway.api_keys}
-    owners = {"keys": ("key", key_ids), "strategies": ("strategy", set(cfg.strategies)), "targets": ("target", None)}
+    owners = {"keys": ("key", key_ids), "strategies": ("strategy", set(cfg.strategies)),
+              "targets": ("target", None)}
     for i, name in enumerate(g.defaults):
         if name not in sets:
             raise ConfigError(src, f"guardrails.defaults[{i}]", f"unknown guardrail set {name!r}")
@@ -90,7 +93,8 @@ def check_guardrails(cfg: Any) -> None:
                 raise ConfigError(src, f"guardrails.{section}.{owner}", f"no such {what} {owner!r}")
             for i, name in enumerate(names):
                 if name not in sets:
-                    raise ConfigError(src, f"guardrails.{section}.{owner}[{i}]", f"unknown guardrail set {name!r}")
+                    raise ConfigError(src, f"guardrails.{section}.{owner}[{i}]",
+                                      f"unknown guardrail set {name!r}")
 
 
 def holds_models(g: GuardrailsConfig) -> bool:

@@ -101,7 +101,8 @@ class ContentPolicyCheck(Check):
             if scores[c] >= threshold and scores[c] > worst_score:
                 worst, worst_score = c, scores[c]
         if worst is not None:
-            return Finding(False, f"content policy category '{worst}' (score {worst_score:.2f})", round(worst_score, 4))
+            reason = f"content policy category '{worst}' (score {worst_score:.2f})"
+            return Finding(False, reason, round(worst_score, 4))
         return Finding(True, score=round(max(scores[c] for c in self.categories), 4))
 
 

@@ -60,8 +60,9 @@ def guardrail_app(cfg: Any, base_options: dict[str, Any]) -> Any:
     options = dict(base_options)
     options.pop("num_replicas", None)
     options["autoscaling_config"] = {"min_replicas": d.min_replicas, "initial_replicas": d.min_replicas,
-                                     "max_replicas": d.max_replicas, "target_ongoing_requests": d.target_ongoing}
+                                     "max_replicas": d.max_replicas,
+                                     "target_ongoing_requests": d.target_ongoing}
+    offline = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     options["ray_actor_options"] = {**options.get("ray_actor_options", {}), "num_cpus": d.num_cpus,
-                                    "runtime_env": {"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                                                                 "TOKENIZERS_PARALLELISM": "false"}}}
+                                    "runtime_env": {"env_vars": offline}}
     return serve.deployment(GuardrailDeployment).options(**options).bind(g, placement)

@@ -49,7 +49,8 @@ class Plan:
 
 
 class Guardrails:
-    def __init__(self, cfg: GuardrailsConfig, placement: str = "auto", remote_available: bool = False) -> None:
+    def __init__(self, cfg: GuardrailsConfig, placement: str = "auto",
+                 remote_available: bool = False) -> None:
         self.config = cfg
         self.sets: dict[str, list[Bound]] = {}
         self.by_key: dict[str, Bound] = {}
@@ -58,9 +59,11 @@ class Guardrails:
             for i, c in enumerate(checks):
                 spec = CHECK_TYPES[c.type]
                 stage = c.stage or spec.stage
-                remote = remote_available and (placement == "deployment" or (placement == "auto" and spec.holds_model))
-                b = Bound(f"{set_name}/{i}", set_name, c.name or (c.function if c.type == "custom" else c.type), c.type,
-                          c.action, frozenset(("input", "output") if stage == "both" else (stage,)), remote,
+                remote = remote_available and (placement == "deployment"
+                                               or (placement == "auto" and spec.holds_model))
+                name = c.name or (c.function if c.type == "custom" else c.type)
+                phases = frozenset(("input", "output") if stage == "both" else (stage,))
+                b = Bound(f"{set_name}/{i}", set_name, name, c.type, c.action, phases, remote,
                           spec.holds_model, c.max_retries, check_class(c.type)(c))
                 bound.append(b)
                 self.by_key[b.key] = b

@@ -46,7 +46,8 @@ class RegexCheck(SpanCheck):
         self.replacement_text = cfg.replacement
 
     def spans(self, text: str) -> list[Span]:
-        return [(m.start(), m.end(), name) for rx, name in self.compiled for m in rx.finditer(text) if m.end() > m.start()]
+        return [(m.start(), m.end(), name) for rx, name in self.compiled for m in rx.finditer(text)
+                if m.end() > m.start()]
 
     def replacement(self, label: str, found: str, subject: dict) -> str:
         return self.replacement_text if self.replacement_text is not None else f"[{label.upper()}]"

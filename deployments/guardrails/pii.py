@@ -30,11 +30,12 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "email": re.compile(
         r"[\w.+-]+(?:@|\s*[\[({]\s*at\s*[\])}]\s*)[\w-]+(?:(?:\.|\s*[\[({]\s*dot\s*[\])}]\s*)[\w-]+)+"
         rf"|\b[\w.+-]+\s+at\s+[\w-]+(?:\s+dot\s+[\w-]+)*\s+dot\s+(?:{_TLDS})\b", re.I),
-    "phone": re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]?\d{2,4}){1,4}(?!\w)"),
+    "phone": re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?"
+                        r"\d{2,4}(?:[\s.-]?\d{2,4}){1,4}(?!\w)"),
     "ssn": re.compile(r"(?<!\d)(\d{3})[\s-]?(\d{2})[\s-]?(\d{4})(?!\d)"),
     "credit_card": re.compile(r"(?<!\d)(?:\d[\s-]?){12,18}\d(?!\d)"),
-    "ip_address": re.compile(r"(?<![\w.:])(?:\d{1,3}(?:\.\d{1,3}){3}|(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4})(?![\w.:])",
-                             re.I),
+    "ip_address": re.compile(r"(?<![\w.:])(?:\d{1,3}(?:\.\d{1,3}){3}|(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4})"
+                             r"(?![\w.:])", re.I),
     "iban": re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?\b", re.I),
 }
 NER_ENTITIES = ("person", "location")
@@ -109,8 +110,8 @@ class PiiConfig(CheckConfig):
     def _known(cls, v: list[str]) -> list[str]:
         for e in v:
             if e in NER_ENTITIES:
-                raise ValueError(f"entity {e!r} needs an NER model, and none is installed (no trusted offline "
-                                 "spaCy model on PyPI); use regex checks for known name lists")
+                raise ValueError(f"entity {e!r} needs an NER model, and none is installed (no trusted "
+                                 "offline spaCy model on PyPI); use regex checks for known name lists")
             if e not in _PATTERNS:
                 raise ValueError(f"unknown entity {e!r} (known: {', '.join(ENTITIES)})")
         return v

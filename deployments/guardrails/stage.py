@@ -59,7 +59,8 @@ def _names(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise bad_request(f"'{where}' must be an array of guardrail set names", param=where, code="invalid_type")
+        raise bad_request(f"'{where}' must be an array of guardrail set names", param=where,
+                          code="invalid_type")
     return tuple(value)
 
 
@@ -119,7 +120,8 @@ class GuardrailStage(Stage):
         return await self.output(ex, answer, run)
 
     # -- verdicts ----------------------------------------------------------------------------------
-    def _note(self, run: GuardRun, phase: str, results: list[tuple[Bound, Finding]], final: bool = True) -> None:
+    def _note(self, run: GuardRun, phase: str, results: list[tuple[Bound, Finding]],
+              final: bool = True) -> None:
         """Verdicts: pass, or the action taken (a retry that ran out is a block), or error."""
         metrics = self.metrics
         for b, f in results:
@@ -138,8 +140,8 @@ class GuardrailStage(Stage):
         what = "request" if phase == "input" else "response"
         after = f" after {retries} retries" if retries else ""
         message = f"{what} blocked by guardrail set '{b.set}', check '{b.name}'{after}: {f.reason}"
-        return GatewayError(400 if phase == "input" else 422, message, type="guardrail_violation", code=b.type,
-                            headers={HEADER: run.summary()})
+        return GatewayError(400 if phase == "input" else 422, message, type="guardrail_violation",
+                            code=b.type, headers={HEADER: run.summary()})
 
     @staticmethod
     def _stop(results: list[tuple[Bound, Finding]]) -> tuple[Bound, Finding] | None:
@@ -177,7 +179,8 @@ class GuardrailStage(Stage):
         if not isinstance(answer, Reply):
             answer.headers[HEADER] = run.summary()  # the input verdicts: output ones come after the headers
             guard = StreamGuard(plan.output, self.runner, ex.body, run.entities, self.cfg.stream_window,
-                                plan.masks_output, plan.unmask, lambda results, failed: self._streamed(run, results, failed))
+                                plan.masks_output, plan.unmask,
+                                lambda results, failed: self._streamed(run, results, failed))
             answer.chunks = guard.wrap(answer.chunks)
             return answer
         if answer.status != 200 or ex.kind != "chat":
@@ -199,7 +202,8 @@ class GuardrailStage(Stage):
                                 "entities": run.entities}
             results = await self.runner.run(plan.output, subject)
             stop = self._stop(results)
-            if stop is None or stop[0].action != "retry" or retries >= stop[0].max_retries or self.upstream is None:
+            if (stop is None or stop[0].action != "retry" or retries >= stop[0].max_retries
+                    or self.upstream is None):
                 break
             self._note(run, "output", results, final=False)
             retries += 1
@@ -261,7 +265,8 @@ def guardrail_stage(config: Any, parts: dict[str, Any]) -> GuardrailStage | None
             from .deployment import RemoteGuardrails
 
             handle = parts.get("guardrails")
-            guardrails = Guardrails(config.guardrails, config.placement.guardrails, remote_available=handle is not None)
+            guardrails = Guardrails(config.guardrails, config.placement.guardrails,
+                                    remote_available=handle is not None)
             stage = GuardrailStage(guardrails, parts.get("upstream"), parts.get("metrics"),
                                    RemoteGuardrails(handle) if handle is not None else None)
         parts["guardrails_stage"] = stage

@@ -51,8 +51,10 @@ class StreamGuard:
         self.last: dict[str, Any] = {}  # the last chunk's envelope, for a closing chunk of our own
 
     async def _check(self, st: ChoiceText, final: bool) -> None:
-        subject: Subject = {"phase": "output", "texts": [st.raw], "request": self.request, "entities": self.entities,
-                            "response": {"choices": [{"index": 0, "message": {"role": "assistant", "content": st.raw}}]}}
+        message = {"role": "assistant", "content": st.raw}
+        subject: Subject = {"phase": "output", "texts": [st.raw], "request": self.request,
+                            "entities": self.entities,
+                            "response": {"choices": [{"index": 0, "message": message}]}}
         results = await self.runner.run(self.at_end if final else self.during, subject)
         failed = any(not f.ok and b.action in STOPS for b, f in results)
         if final or failed:
@@ -115,7 +117,8 @@ class StreamGuard:
             st.done = True
             rest = self._release(st, True)
             if rest:
-                chunk = {**self.last, "choices": [{"index": index, "delta": {"content": rest}, "finish_reason": None}]}
+                choice = {"index": index, "delta": {"content": rest}, "finish_reason": None}
+                chunk = {**self.last, "choices": [choice]}
                 out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
         return b"".join(out)
 

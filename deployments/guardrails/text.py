@@ -79,7 +79,8 @@ def request_texts(body: dict[str, Any]) -> list[tuple[int, int | None, str]]:
     return out
 
 
-def write_request_texts(body: dict[str, Any], refs: list[tuple[int, int | None, str]], texts: list[str]) -> None:
+def write_request_texts(body: dict[str, Any], refs: list[tuple[int, int | None, str]],
+                        texts: list[str]) -> None:
     messages = body["messages"]
     for (i, j, old), new in zip(refs, texts, strict=True):
         if new == old:

@@ -1,7 +1,8 @@
 """`toxicity_check`: a local classifier's probability that the text is offensive, against `threshold`.
 
 The classifier is alt-profanity-check's linear SVM over a TF-IDF vocabulary (the package ships
-the model files; ~1 s to load, ~50 us per text). Loaded once per process, on first use. Measured
+the model files; ~1 s to load; a few ms per call, bench/results/guardrails.md). Loaded once per
+process, on first use. Measured
 precision/recall on a labelled held-out set: bench/results/guardrails.md.
 """
 

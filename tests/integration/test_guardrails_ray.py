@@ -23,6 +23,10 @@ CONFIG = {
 }
 
 
+def user(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
 def test_model_checks_run_in_the_guardrails_deployment(deploy_gateway) -> None:
     from ray import serve
 
@@ -33,19 +37,18 @@ def test_model_checks_run_in_the_guardrails_deployment(deploy_gateway) -> None:
     client = openai.OpenAI(base_url=app.base_url, api_key="none", max_retries=0)
     safety = {"guardrails": ["safety"]}
     with pytest.raises(openai.BadRequestError) as err:
-        client.chat.completions.create(model="mock", messages=[{"role": "user", "content": "you stupid idiot"}],
-                                       extra_body=safety)
+        client.chat.completions.create(model="mock", messages=user("you stupid idiot"), extra_body=safety)
     assert err.value.body["code"] == "toxicity_check"
     with pytest.raises(openai.BadRequestError) as err:
-        client.chat.completions.create(model="mock", messages=[{"role": "user", "content": "I will stab you"}],
-                                       extra_body=safety)
+        client.chat.completions.create(model="mock", messages=user("I will stab you"), extra_body=safety)
     assert err.value.body["code"] == "content_policy" and "violence" in err.value.body["message"]
     resp = client.chat.completions.with_raw_response.create(
-        model="mock", messages=[{"role": "user", "content": "mail ann@example.com about lunch"}], extra_body=safety)
+        model="mock", messages=user("mail ann@example.com about lunch"), extra_body=safety)
     # the mock echoes the question: it received the masked text; the output checks ran remotely too
     assert resp.parse().choices[0].message.content == "Mock reply to: mail <EMAIL_1> about lunch"
     summary = resp.headers["x-raygate-guardrails"]
     assert "output:safety/toxicity_check=pass" in summary and "output:safety/content_policy=pass" in summary
     stream = client.chat.completions.create(model="mock", stream=True, extra_body=safety,
-                                            messages=[{"role": "user", "content": "tell me about tea"}])
-    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Mock reply to: tell me about tea"
+                                            messages=user("tell me about tea"))
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "Mock reply to: tell me about tea"

@@ -14,7 +14,8 @@ def check(spec: dict, action: str = "block"):
     return Guardrails(cfg).sets["s"][0]
 
 
-def run(spec: dict, *texts: str, action: str = "block", request: dict | None = None, response: dict | None = None):
+def run(spec: dict, *texts: str, action: str = "block", request: dict | None = None,
+        response: dict | None = None):
     b = check(spec, action)
     subject = {"phase": "output" if response else "input", "texts": list(texts), "request": request or {},
                "response": response, "entities": {}}
@@ -88,7 +89,8 @@ def test_pii_detector_negatives(text: str) -> None:
 def test_pii_mask_uses_typed_placeholders_reused_for_the_same_value() -> None:
     finding, subject = run(PII, "mail a@b.io or c@d.io", "again a@b.io, call +1 415 555 0100", action="mask")
     assert finding.texts == ["mail <EMAIL_1> or <EMAIL_2>", "again <EMAIL_1>, call <PHONE_1>"]
-    assert subject["entities"] == {"<EMAIL_1>": "a@b.io", "<EMAIL_2>": "c@d.io", "<PHONE_1>": "+1 415 555 0100"}
+    assert subject["entities"] == {"<EMAIL_1>": "a@b.io", "<EMAIL_2>": "c@d.io",
+                                   "<PHONE_1>": "+1 415 555 0100"}
     assert "a@b.io" not in finding.reason
 
 

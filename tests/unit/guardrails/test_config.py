@@ -16,7 +16,8 @@ def load(guardrails: dict, **extra):
 def test_the_issues_seed_shape_loads() -> None:
     cfg = load({
         "input-validation": [
-            {"type": "keyword_filter", "blocklist": ["password", "ssn", "credit_card", "secret_key"], "action": "block"},
+            {"type": "keyword_filter", "blocklist": ["password", "ssn", "credit_card", "secret_key"],
+             "action": "block"},
             {"type": "pii_detector", "entities": ["email", "phone", "ssn"], "action": "mask"},
             {"type": "toxicity_check", "threshold": 0.8, "action": "block"}],
         "output-validation": [
@@ -42,7 +43,8 @@ def test_the_issues_seed_shape_loads() -> None:
     ({"s": [{"type": "custom", "function": "no.such.module:fn"}]}, "guardrails.s[0].custom", "cannot import"),
     ({"s": [{"type": "length"}]}, "guardrails.s[0].length", "max_chars"),
     ({"defaults": ["missing"]}, "guardrails.defaults[0]", "unknown guardrail set"),
-    ({"s": [{"type": "length", "max_chars": 5}], "keys": {"team-b": ["s"]}}, "guardrails.keys.team-b", "no such key"),
+    ({"s": [{"type": "length", "max_chars": 5}], "keys": {"team-b": ["s"]}}, "guardrails.keys.team-b",
+     "no such key"),
     ({"s": [{"type": "length", "max_chars": 5}], "strategies": {"prod": ["s"]}}, "guardrails.strategies.prod",
      "no such strategy"),
 ])
@@ -64,5 +66,6 @@ def test_the_deployment_is_bound_only_when_a_check_runs_there() -> None:
     assert guardrail_app(model, stage_options(model, "Guardrails")) is not None
     inproc = load({"s": [{"type": "toxicity_check"}]}, placement={"guardrails": "in_process"})
     assert guardrail_app(inproc, stage_options(inproc, "Guardrails")) is None
-    everything = load({"s": [{"type": "keyword_filter", "blocklist": ["x"]}]}, placement={"guardrails": "deployment"})
+    everything = load({"s": [{"type": "keyword_filter", "blocklist": ["x"]}]},
+                      placement={"guardrails": "deployment"})
     assert guardrail_app(everything, stage_options(everything, "Guardrails")) is not None

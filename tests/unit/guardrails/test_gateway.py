@@ -41,7 +41,8 @@ def upstream() -> Iterator[ScriptedUpstream]:
 def server(upstream: ScriptedUpstream) -> Iterator[GatewayServer]:
     config = {
         "gateway": {"api_keys": [{"id": "team-a", "key": KEY}], "admin_keys": [{"id": "ops", "key": ADMIN}]},
-        "providers": {"up": {"type": "openai", "base_url": upstream.base_url, "api_key": "sk-x", "models": ["m"]}},
+        "providers": {"up": {"type": "openai", "base_url": upstream.base_url, "api_key": "sk-x",
+                             "models": ["m"]}},
         "default_provider": "up",
         "storage": {"enabled": False},
         "guardrails": {
@@ -110,14 +111,16 @@ def test_toxic_request_is_blocked_by_the_classifier(client, upstream) -> None:
     assert err.value.body["code"] == "toxicity_check" and upstream.requests == []
 
 
-def test_masked_request_reaches_the_upstream_masked_and_the_answer_is_unmasked(client, upstream, server) -> None:
+def test_masked_request_reaches_the_upstream_masked_and_the_answer_is_unmasked(client, upstream,
+                                                                               server) -> None:
     upstream.answer("I will write to <EMAIL_1> and call <PHONE_1>.")
     resp = client.chat.completions.with_raw_response.create(
         model="m", messages=user("email jane@example.com, phone +1 415 555 0100"),
         extra_headers={"x-raygate-guardrails": "input-validation"})
     sent = upstream.requests[0]["body"]["messages"][0]["content"]
     assert sent == "email <EMAIL_1>, phone <PHONE_1>"
-    assert resp.parse().choices[0].message.content == "I will write to jane@example.com and call +1 415 555 0100."
+    expected = "I will write to jane@example.com and call +1 415 555 0100."
+    assert resp.parse().choices[0].message.content == expected
     assert "input:input-validation/pii_detector=mask" in resp.headers["x-raygate-guardrails"]
     rec = record_of(server, resp.headers)
     assert "jane@example.com" not in str(rec["facts"])
@@ -132,7 +135,8 @@ def test_warn_and_log_go_on_and_are_reported(client, upstream, server) -> None:
     assert "input:warnings/keyword_filter=warn" in summary and "input:warnings/length=log" in summary
     assert "output:warnings/keyword_filter=pass" in summary
     verdicts = record_of(server, resp.headers)["facts"]["guardrails"]
-    assert {(v["stage"], v["verdict"]) for v in verdicts} == {("input", "warn"), ("input", "log"), ("output", "pass")}
+    assert {(v["stage"], v["verdict"]) for v in verdicts} == {("input", "warn"), ("input", "log"),
+                                                              ("output", "pass")}
     assert all(isinstance(v["latency_ms"], float) for v in verdicts)
 
 
@@ -168,13 +172,15 @@ def test_retry_gives_up_after_max_retries(client, upstream) -> None:
         client.chat.completions.create(model="m", messages=user("give me json"),
                                        extra_body={"guardrails": ["output-validation"]})
     assert "after 2 retries" in err.value.body["message"] and len(upstream.requests) == 3
-    assert "output:output-validation/response_format=block" in err.value.response.headers["x-raygate-guardrails"]
+    summary = err.value.response.headers["x-raygate-guardrails"]
+    assert "output:output-validation/response_format=block" in summary
 
 
 def test_failing_custom_check_is_a_guardrail_failure_not_a_crash(client, upstream, server) -> None:
     upstream.answer("fine")
     with pytest.raises(openai.UnprocessableEntityError) as err:
-        client.chat.completions.create(model="m", messages=user("hello"), extra_body={"guardrails": ["custom"]})
+        client.chat.completions.create(model="m", messages=user("hello"),
+                                       extra_body={"guardrails": ["custom"]})
     assert err.value.body["code"] == "custom" and "RuntimeError" in err.value.body["message"]
     assert record_of(server, err.value.response.headers)["facts"]["guardrails"][0]["verdict"] == "error"
 
@@ -191,8 +197,8 @@ def test_stream_masks_entities_split_across_chunks(client, upstream) -> None:
 
 def test_stream_restores_placeholders_split_across_chunks(client, upstream) -> None:
     upstream.answer("Sure, I will write to <EMAIL_1> about it later today, have a nice day")
-    stream = client.chat.completions.create(model="m", messages=user("mail jo@example.org please"), stream=True,
-                                            extra_body={"guardrails": ["input-validation"]})
+    stream = client.chat.completions.create(model="m", messages=user("mail jo@example.org please"),
+                                            stream=True, extra_body={"guardrails": ["input-validation"]})
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text == "Sure, I will write to jo@example.org about it later today, have a nice day"
     assert upstream.requests[0]["body"]["messages"][0]["content"] == "mail <EMAIL_1> please"
@@ -201,7 +207,8 @@ def test_stream_restores_placeholders_split_across_chunks(client, upstream) -> N
 def test_stream_blocked_mid_way_ends_with_an_error_event(client, upstream, server) -> None:
     upstream.answer("this part is fine but then comes the forbidden word and more text after it")
     raw = httpx.post(server.base_url + "/chat/completions", headers={"authorization": f"Bearer {KEY}"},
-                     json={"model": "m", "stream": True, "messages": user("hi"), "guardrails": ["redact-output"]},
+                     json={"model": "m", "stream": True, "messages": user("hi"),
+                           "guardrails": ["redact-output"]},
                      timeout=10)
     assert raw.status_code == 200
     events = [e for e in raw.text.split("\n\n") if e]
@@ -222,6 +229,7 @@ def test_unknown_set_and_requests_without_guardrails(client, upstream) -> None:
 
 def test_metrics_count_checks_by_check_and_verdict(server, client, upstream) -> None:
     upstream.answer("ok")
-    client.chat.completions.create(model="m", messages=user("a refund"), extra_body={"guardrails": ["warnings"]})
+    client.chat.completions.create(model="m", messages=user("a refund"),
+                                   extra_body={"guardrails": ["warnings"]})
     text = httpx.get(server.url + "/metrics", headers={"authorization": f"Bearer {ADMIN}"}, timeout=10).text
     assert 'raygate_guardrail_checks_total{check="keyword_filter",verdict="warn"}' in text
