@@ -25,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.guardrails.train_policy import RESULTS  # noqa: E402
+from bench.guardrails.results import write_section  # noqa: E402
 from deployments.guardrails.config import GuardrailsConfig  # noqa: E402
 from deployments.guardrails.engine import Guardrails  # noqa: E402
 
@@ -113,13 +113,12 @@ async def through_gateway(n: int) -> list[str]:
 
 
 def write(per: list[str], gw: list[str], n: int) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Guardrails\n"
-    start, end = "<!-- latency:start -->", "<!-- latency:end -->"
-    section = "\n".join([
-        start,
+    write_section("latency", [
         "## Latency each check adds (bench/guardrails/latency.py)",
         "",
-        f"2 shared cores, in-process, {n} runs each after a warm-up; models loaded before timing.",
+        f"2 cores shared with other jobs (p90s are noisy), in-process, {n} runs each after a warm-up;",
+        "models loaded before timing. content_policy embeds every text with MiniLM (1 torch thread), one",
+        "window of 600 characters at a time: the long text is 5 windows.",
         "",
         "Per check, `evaluate` on one text (short: 60 words with an email and a phone; long: 10x that), ms:",
         "",
@@ -137,13 +136,7 @@ def write(per: list[str], gw: list[str], n: int) -> None:
         "Placement: rule checks cost microseconds to a fraction of a millisecond, less than one handle hop",
         "(~1-2 ms), so `auto` keeps them in the ingress; the model checks cost milliseconds of CPU each and",
         "load ~0.5 GB (MiniLM) per process, so `auto` runs them in the Guardrails deployment.",
-        end,
     ])
-    if start in text:
-        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
 
 
 def main() -> None:

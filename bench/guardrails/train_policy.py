@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.guardrails.dataset import CATEGORIES, examples  # noqa: E402
+from bench.guardrails.results import write_section  # noqa: E402
 from deployments.guardrails.content_policy import HEADS  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "guardrails.md"
 GRID = [round(x, 2) for x in np.arange(0.3, 0.951, 0.05)]
 
 
@@ -98,10 +98,7 @@ def main() -> None:
 
 
 def write_results(policy: list[str], toxicity: list[str], n: int) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Guardrails\n"
-    start, end = "<!-- quality:start -->", "<!-- quality:end -->"
-    section = "\n".join([
-        start,
+    write_section("quality", [
         "## Classifier quality (bench/guardrails/train_policy.py)",
         "",
         f"Labelled set: {n} examples from bench/guardrails/dataset.py (hand-written cores x frames, split by",
@@ -121,13 +118,7 @@ def write_results(policy: list[str], toxicity: list[str], n: int) -> None:
         "| examples | threshold | precision | recall | positives / negatives |",
         "|---|---|---|---|---|",
         *toxicity,
-        end,
     ])
-    if start in text:
-        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,9 @@ blocked. Records every request like RecordingUpstream.
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
-from .recording_openai import RecordingUpstream, _chunk, _completion
+from .recording_openai import RecordingUpstream, _chunk, _completion, _usage_chunk
 
 
 class ScriptedUpstream(RecordingUpstream):
@@ -40,10 +38,7 @@ class ScriptedUpstream(RecordingUpstream):
         for i in range(0, len(text), self.piece):
             await resp.write(_chunk(model, {"content": text[i:i + self.piece]}))
         await resp.write(_chunk(model, {}, "stop"))
-        usage = {"id": "chatcmpl-rec", "object": "chat.completion.chunk", "created": 1700000000,
-                 "model": model, "choices": [],
-                 "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}}
-        await resp.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
+        await resp.write(_usage_chunk(model))
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
