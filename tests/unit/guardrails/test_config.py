@@ -69,3 +69,18 @@ def test_the_deployment_is_bound_only_when_a_check_runs_there() -> None:
     everything = load({"s": [{"type": "keyword_filter", "blocklist": ["x"]}]},
                       placement={"guardrails": "deployment"})
     assert guardrail_app(everything, stage_options(everything, "Guardrails")) is not None
+
+
+async def test_a_gateway_without_sets_has_no_guardrail_stage_and_refuses_the_field() -> None:
+    from serve_app.errors import GatewayError
+    from serve_app.ingress import assemble_gateway
+
+    gateway = assemble_gateway(parse_config({**BASE, "default_provider": "m", "storage": {"enabled": False}}))
+    assert "guardrails" not in gateway.chain.names and "guardrails_output" not in gateway.chain.names
+    body = {"model": "mock", "messages": [{"role": "user", "content": "hi"}], "guardrails": ["safety"]}
+    with pytest.raises(GatewayError) as err:
+        await gateway.chat(body, gateway.begin("chat", {}))
+    assert err.value.status == 400 and err.value.code == "unknown_guardrail_set"
+    ok = await gateway.chat({"model": "mock", "messages": [{"role": "user", "content": "hi"}]},
+                            gateway.begin("chat", {}))
+    assert ok.status == 200
