@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from deployments.cache.config import CacheConfig, check_strategy_cache_settings
+from deployments.guardrails.config import GuardrailsConfig, check_guardrails
 from deployments.providers import registry as provider_registry
 from deployments.providers.base import ProviderConfig
 from deployments.router.config import StrategyConfig
@@ -79,6 +80,8 @@ class PlacementSection(StrictModel):
 
     router: Placement = "in_process"
     providers: Placement = "in_process"
+    # auto: checks that hold a model in the Guardrails deployment, rule checks in-process
+    guardrails: Literal["auto", "in_process", "deployment"] = "auto"
 
 
 class ServeSection(StrictModel):
@@ -97,6 +100,7 @@ class GatewayConfig(StrictModel):
     default_provider: str | None = None
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
     placement: PlacementSection = Field(default_factory=PlacementSection)
     serve: ServeSection = Field(default_factory=ServeSection)
     storage: StorageConfig = Field(default_factory=StorageConfig)
@@ -205,6 +209,7 @@ def _check_references(cfg: GatewayConfig) -> None:
             raise ConfigError(src, f"{path}.provider", f"unknown provider {target.provider!r}")
     check_strategies(cfg)
     check_strategy_cache_settings(cfg)
+    check_guardrails(cfg)
 
 
 def _check_unique_keys(cfg: GatewayConfig) -> None:

@@ -117,7 +117,12 @@ class Gateway:
             config = headers.get("x-raygate-config")
         ex = Exchange(rec, body, kind, stream)
         ex.cache_control = body.pop("cache", None)
-        body.pop("guardrails", None)
+        guardrails = body.pop("guardrails", None)
+        if guardrails is not None:  # read by the guardrails stage; refused when no set is configured
+            if "guardrails" not in self.chain.names:
+                raise bad_request("unknown guardrail set: no guardrail set is configured", param="guardrails",
+                                  code="unknown_guardrail_set")
+            ex.state["guardrails"] = guardrails
         stream_options = body.get("stream_options")
         include_usage = bool(isinstance(stream_options, dict) and stream_options.get("include_usage"))
         client_headers = {k: v for k, v in headers.items() if k.startswith("x-raygate-")}

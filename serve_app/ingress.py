@@ -25,7 +25,8 @@ from .metrics import InProcessSink, Metrics
 
 
 def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | None = None,
-                     router_handle: Any = None, metrics_sink: Any = None, semantic_cache: Any = None) -> Gateway:
+                     router_handle: Any = None, metrics_sink: Any = None, semantic_cache: Any = None,
+                     guardrails: Any = None) -> Gateway:
     """Build a replica's Gateway: in-process stages, or stand-ins for the deployed ones."""
     provider_handles = provider_handles or {}
     providers: dict[str, Any] = {}
@@ -44,7 +45,10 @@ def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | N
     gateway.admin_routes.update(gateway.cache.admin_routes())
     if semantic_cache is not None:
         gateway.remote_stages["SemanticCache"] = semantic_cache
-    gateway.chain = build_chain(config, {"router": router, "cache": gateway.cache})
+    if guardrails is not None:
+        gateway.remote_stages["Guardrails"] = guardrails
+    gateway.chain = build_chain(config, {"router": router, "cache": gateway.cache, "guardrails": guardrails,
+                                         "upstream": gateway._upstream, "metrics": gateway.metrics.local})
     return gateway
 
 
@@ -63,12 +67,12 @@ def _sse_events(chunk: bytes) -> list[dict[str, Any]]:
 
 class Ingress:
     def __init__(self, config: Any, provider_handles: dict[str, Any] | None = None,
-                 router_handle: Any = None, semantic_cache: Any = None) -> None:
+                 router_handle: Any = None, semantic_cache: Any = None, guardrails: Any = None) -> None:
         from .metrics import actor_sink
 
         self.config = resolve_config(config)
         self.gateway = assemble_gateway(self.config, provider_handles, router_handle, actor_sink(),
-                                        semantic_cache=semantic_cache)
+                                        semantic_cache=semantic_cache, guardrails=guardrails)
         from deployments.router.circuit import circuit_actor
 
         self.gateway.executor.circuits.attach(factory=circuit_actor)  # breakers shared by all replicas
