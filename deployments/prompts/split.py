@@ -16,9 +16,6 @@ from typing import Any
 
 from serve_app.errors import bad_request
 
-STICKY_SOURCES = ("metadata.", "key_id")
-
-
 def check_sticky_key(key: str | None) -> str | None:
     """`metadata.<field>` or `key_id`; ValueError otherwise."""
     if key is None:
