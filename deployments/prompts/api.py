@@ -59,6 +59,7 @@ RENDER_FIELDS = frozenset({"variables", "version", "label", "test", "test_versio
                            "allow_extra", "stream", "metadata", "cache", "guardrails", "stream_options", "user"})
 PASS_THROUGH = ("metadata", "cache", "guardrails", "stream_options", "user")  # to the chat request as sent
 TRUE = frozenset({"1", "true", "yes"})
+RECHECK_S = 0.05  # a render naming what the replica's copy lacks re-checks the store at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,13 +233,17 @@ class PromptsApi:
         if not isinstance(variables, dict):
             raise bad_request("'variables' must be an object of name -> value", param="variables",
                               code="invalid_type")
-        view = await self._stored(self.cache.get(name))
-        if view is None:
-            raise not_found(f"prompt {name!r} does not exist", code="prompt_not_found", param="name")
         metadata = pop_metadata(body, rec.headers.get("x-raygate-metadata"))
-        split = self._split(view, body)
-        chosen = self.selector.choose(name, split, metadata, rec.key_id) if split else view.base(
-            _opt_str(body, "version"), _opt_str(body, "label"))
+        view = await self._stored(self.cache.get(name))
+        try:
+            split, chosen = self._choose(name, view, body, metadata, rec.key_id)
+        except GatewayError as err:  # something new to this replica's copy? check the store before a 404
+            fresher = await self._stored(self.cache.get(name, max_age=RECHECK_S)) if err.status == 404 else view
+            if fresher is view:
+                raise
+            view = fresher
+            split, chosen = self._choose(name, view, body, metadata, rec.key_id)
+        assert view is not None
         fact["version"] = chosen
         if split is not None:
             fact["test"] = split.test
@@ -252,6 +257,16 @@ class PromptsApi:
         except GatewayError as err:  # the client learns which version failed, too
             err.headers = {**err.headers, **headers}
             raise
+
+    def _choose(self, name: str, view: PromptView | None, body: dict[str, Any], metadata: dict[str, str],
+                key_id: str | None) -> tuple[Split | None, str]:
+        """The split (None: a plain render) and the version this request gets."""
+        if view is None:
+            raise not_found(f"prompt {name!r} does not exist", code="prompt_not_found", param="name")
+        split = self._split(view, body)
+        if split is not None:
+            return split, self.selector.choose(view.name, split, metadata, key_id)
+        return None, view.base(_opt_str(body, "version"), _opt_str(body, "label"))
 
     def _split(self, view: PromptView, body: dict[str, Any]) -> Split | None:
         test, test_version = _opt_str(body, "test"), body.get("test_version")

@@ -5,7 +5,9 @@ copy is used as it is; after that one call asks the store whether the revision m
 read) and fetches only what changed: labels, tests, and the versions this replica has not seen
 (versions are immutable, so a compiled version is kept for good until it is deleted). A write
 through this replica drops its copy at once; other replicas see it within `ttl` (the staleness
-bound, `prompts.cache_ttl_s`). Concurrent renders of a prompt share one refresh.
+bound, `prompts.cache_ttl_s`). A render that names something the copy lacks (a new prompt, version,
+label or test) re-checks at once (`max_age`), so only *moves* wait for the TTL. Concurrent renders
+of a prompt share one refresh.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ class PromptCache:
         self._epochs: dict[str, int] = {}  # bumped by invalidate(): a refresh begun before it is not kept
         self.fetches = 0  # store calls made (for tests and the docs' cost figures)
 
-    async def get(self, name: str) -> PromptView | None:
+    async def get(self, name: str, max_age: float | None = None) -> PromptView | None:
+        """The prompt as of at most `ttl` (or `max_age`, if shorter) seconds ago; None if it does not exist."""
         entry = self._entries.get(name)
-        if entry is not None and self.clock() - entry.checked_at < self.ttl:
+        limit = self.ttl if max_age is None else min(self.ttl, max_age)
+        if entry is not None and self.clock() - entry.checked_at < limit:
             return entry.view
         pending = self._refreshing.get(name)
         if pending is not None:

@@ -88,3 +88,14 @@ async def test_concurrent_renders_share_one_refresh() -> None:
     cache = PromptCache(store, ttl=2.0, clock=clock)
     views = await asyncio.gather(*(cache.get("p") for _ in range(20)))
     assert len(store.calls) == 1 and all(v is views[0] for v in views)
+
+
+async def test_max_age_rechecks_sooner_than_the_ttl() -> None:
+    store, clock = FakeStore(), Clock()
+    cache = PromptCache(store, ttl=60, clock=clock)
+    await cache.get("p")
+    store.labels, store.revision = {"canary": "1.0.0"}, 2
+    assert (await cache.get("p", max_age=0.05)).labels == {}  # checked just now: no second call
+    clock.now += 0.1
+    assert (await cache.get("p", max_age=0.05)).labels == {"canary": "1.0.0"}
+    assert len(store.calls) == 2
