@@ -16,6 +16,7 @@ from typing import Any
 
 from serve_app.errors import bad_request
 
+
 def check_sticky_key(key: str | None) -> str | None:
     """`metadata.<field>` or `key_id`; ValueError otherwise."""
     if key is None:

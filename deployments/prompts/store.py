@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -75,6 +77,15 @@ class PromptStore:
         await conn.execute(sa.update(s.prompt).where(s.prompt.c.name == name)
                            .values(revision=s.prompt.c.revision + 1, updated_at=now))
 
+    @asynccontextmanager
+    async def _writing(self, name: str) -> AsyncIterator[Any]:
+        """A write transaction on an existing prompt (404 if there is none), its revision bumped."""
+        await self.ready()
+        async with self.storage.engine.begin() as conn:
+            await self._require_prompt(conn, name)
+            await self._begin_write(conn, name)
+            yield conn
+
     # -- writes ------------------------------------------------------------------------------------
     async def deploy(self, name: str, version: str, content: dict[str, Any], labels: list[str],
                      actor: str | None, retry: bool = True) -> dict[str, Any]:
@@ -123,33 +134,28 @@ class PromptStore:
             raise _missing(name, version)
 
     async def set_label(self, name: str, label: str, version: str, actor: str | None) -> dict[str, Any]:
-        await self.ready()
-        async with self.storage.engine.begin() as conn:
-            await self._require_prompt(conn, name)
-            await self._begin_write(conn, name)
+        async with self._writing(name) as conn:
             await self._require_version(conn, name, version)
             before = await self._move_label(conn, name, label, version, actor, time.time())
         return {"name": name, "label": label, "version": version, "previous": before}
 
+    async def _delete_named(self, name: str, table: sa.Table, what: str, value: str) -> Any:
+        """Delete the prompt's row whose column `what` (label, test) is `value`; 404 naming it if none."""
+        async with self._writing(name) as conn:
+            gone = (await conn.execute(sa.delete(table).where(table.c.name == name, table.c[what] == value)
+                                       .returning(*table.c))).mappings().first()
+            if gone is None:
+                raise not_found(f"prompt {name!r} has no {what} {value!r}", code=f"prompt_{what}_not_found",
+                                param=what)
+        return gone
+
     async def delete_label(self, name: str, label: str) -> dict[str, Any]:
-        await self.ready()
-        t = s.prompt_label
-        async with self.storage.engine.begin() as conn:
-            await self._require_prompt(conn, name)
-            await self._begin_write(conn, name)
-            before = (await conn.execute(sa.delete(t).where(t.c.name == name, t.c.label == label)
-                                         .returning(t.c.version))).scalar()
-            if before is None:
-                raise not_found(f"prompt {name!r} has no label {label!r}", code="prompt_label_not_found",
-                                param="label")
-        return {"name": name, "label": label, "deleted": True, "previous": before}
+        gone = await self._delete_named(name, s.prompt_label, "label", label)
+        return {"name": name, "label": label, "deleted": True, "previous": gone["version"]}
 
     async def delete_version(self, name: str, version: str) -> dict[str, Any]:
         """Delete a version no label or test points at (409 naming what does)."""
-        await self.ready()
-        async with self.storage.engine.begin() as conn:
-            await self._require_prompt(conn, name)
-            await self._begin_write(conn, name)
+        async with self._writing(name) as conn:
             await self._require_version(conn, name, version)
             labels = (await conn.execute(sa.select(s.prompt_label.c.label).where(
                 s.prompt_label.c.name == name, s.prompt_label.c.version == version))).scalars().all()
@@ -169,11 +175,8 @@ class PromptStore:
     async def put_test(self, name: str, test: str, weights: dict[str, float], sticky_key: str | None,
                        actor: str | None) -> dict[str, Any]:
         """Create or replace a stored A/B test; every version must exist."""
-        await self.ready()
         t = s.prompt_test
-        async with self.storage.engine.begin() as conn:
-            await self._require_prompt(conn, name)
-            await self._begin_write(conn, name)
+        async with self._writing(name) as conn:
             for version in weights:
                 await self._require_version(conn, name, version)
             replaced = (await conn.execute(sa.delete(t).where(t.c.name == name, t.c.test == test)
@@ -183,15 +186,7 @@ class PromptStore:
         return {"name": name, "test": test, "versions": weights, "sticky_key": sticky_key, "replaced": replaced}
 
     async def delete_test(self, name: str, test: str) -> dict[str, Any]:
-        await self.ready()
-        t = s.prompt_test
-        async with self.storage.engine.begin() as conn:
-            await self._require_prompt(conn, name)
-            await self._begin_write(conn, name)
-            gone = (await conn.execute(sa.delete(t).where(t.c.name == name, t.c.test == test)
-                                       .returning(t.c.test))).first()
-            if gone is None:
-                raise not_found(f"prompt {name!r} has no test {test!r}", code="prompt_test_not_found", param="test")
+        await self._delete_named(name, s.prompt_test, "test", test)
         return {"name": name, "test": test, "deleted": True}
 
     async def _require_prompt(self, conn: Any, name: str) -> None:
