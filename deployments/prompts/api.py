@@ -21,6 +21,7 @@ call, and the record carries the fact `prompt: {name, version, test?, label?}`, 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from serve_app.protocol import pop_metadata
 from .cache import PromptCache
 from .prompt import PromptView, check_name, check_version, parse_deploy
 from .split import Selector, Split, check_sticky_key, check_weights, inline_split
+
+log = logging.getLogger("raygate.prompts")
 
 PREFIX = "/v1/prompts"
 _SEG = r"([^/]+)"
@@ -149,6 +152,8 @@ class PromptsApi:
         except GatewayError:
             raise
         except Exception as exc:  # the database or its actor is unreachable
+            # the type and first line only: a driver's message may quote SQL, never the URL's password
+            log.warning("prompt storage call failed: %s: %s", type(exc).__name__, str(exc).split("\n", 1)[0][:300])
             raise storage_unavailable(exc) from exc
 
     # -- reads -------------------------------------------------------------------------------------

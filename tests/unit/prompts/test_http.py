@@ -335,3 +335,29 @@ def test_render_argument_conflicts(server: GatewayServer) -> None:
         "prompt_version_not_found"
     assert call(server, "POST", "/conf/tests", {"name": "u", "versions": {"1.0.0": 1, "9.0.0": 1}},
                 admin=True).status_code == 404
+
+
+class BrokenStore:
+    def __getattr__(self, method: str) -> Any:
+        async def fail(*args: Any) -> Any:
+            raise ConnectionRefusedError("database is down")
+        return fail
+
+
+def test_storage_down_is_a_503_and_prompts_can_be_disabled(server: GatewayServer) -> None:
+    api = server.gateway.prompts
+    saved = api.store, api.cache.store
+    api.store = api.cache.store = BrokenStore()
+    try:
+        resp = call(server, "POST", "/never-seen/render", {"variables": {}})
+        assert resp.status_code == 503 and error_of(resp)["code"] == "storage_unavailable"
+        assert "database is down" not in resp.text
+        assert deploy(server, "never-seen", "1.0.0").status_code == 503
+    finally:
+        api.store, api.cache.store = saved
+    off = GatewayServer({"providers": {"mock": {"type": "mock"}}, "prompts": {"enabled": False}}).start()
+    try:
+        resp = HTTP.get(f"{off.url}/v1/prompts")
+        assert resp.status_code == 404 and error_of(resp)["code"] == "prompts_disabled"
+    finally:
+        off.stop()
