@@ -72,6 +72,7 @@ class Gateway:
         self.chain = Chain([RouteStage(router)])  # assemble_gateway builds the configured chain
         self.sinks: list[Any] = [RecordMetrics(metrics.local)]  # consumers of finished records
         self.records: Any = None  # the storage sink, for GET /v1/admin/logs/{id} (None: not stored)
+        self.prompts: Any = None  # deployments.prompts.api.PromptsApi for /v1/prompts (None: disabled)
         self.auditors: list[Any] = [AuditLog()]  # consumers of audit events (`submit(event)`)
         self.admin_prefixes.append(("GET", "/v1/admin/logs/", self.admin_log))
 
@@ -248,6 +249,8 @@ class Gateway:
         """Replica shutdown: last metrics, then the records still spooled (bounded; the rest stay on disk)."""
         if self.records is not None:
             await self.records.close()
+        if self.prompts is not None:
+            await self.prompts.close()
         await self.metrics.stop()
 
     # -- health ----------------------------------------------------------------------------------
