@@ -18,12 +18,20 @@ from .config import ConfigError, GatewayConfig, load_config
 log = logging.getLogger("raygate")
 
 
+def report(exc: ConfigError) -> int:
+    """Every problem of the file, one `error:` line each; the exit status for a bad config."""
+    for line in str(exc).splitlines():
+        print(f"error: {line}", file=sys.stderr)
+    if len(exc.errors) > 1:
+        print(f"{len(exc.errors)} problems in {exc.source}", file=sys.stderr)
+    return 2
+
+
 def check_config(path: str) -> int:
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc)
     auth = f"{len(cfg.gateway.api_keys)} client key(s)" if cfg.gateway.api_keys else "client auth OFF"
     print(f"{path}: OK — {len(cfg.providers)} provider(s) ({', '.join(cfg.providers) or 'none'}), "
           f"{len(cfg.models)} model alias(es), {len(cfg.strategies)} strateg(ies), {auth}")
@@ -70,8 +78,7 @@ def serve(path: str, host: str | None, port: int | None, app_name: str) -> int:
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc)
     if host:
         cfg.gateway.host = host
     if port:
