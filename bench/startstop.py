@@ -29,7 +29,7 @@ from statistics import median
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from serve_app.cluster import free_port  # noqa: E402
+from serve_app.cluster import free_port, is_running  # noqa: E402
 from tests.support import proctree  # noqa: E402
 
 RAYGATE = str(Path(sys.executable).with_name("raygate"))
@@ -87,8 +87,7 @@ def one_run(config: str, idle_s: float) -> dict:
     stop_s = time.monotonic() - t_stop
     reader.join(5)
     time.sleep(0.5)
-    alive = [proctree.name(p) for p in pids if Path(f"/proc/{p}").exists() and
-             "zombie" not in Path(f"/proc/{p}/status").read_text()]
+    alive = [proctree.name(p) for p in pids if is_running(p)]
     left = sorted(set(os.listdir(tempfile.gettempdir())) - tmp_before)
     return {
         "ready_s": round(ready_s, 2),

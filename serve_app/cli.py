@@ -111,7 +111,10 @@ def serve(path: str, host: str | None, port: int | None, app_name: str) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         print(f"raygate is serving on {url}/v1  (OpenAI base_url; Ctrl-C stops)", flush=True)
-        print(f"RAY_ADDRESS={address}  (for handle calls: serve_app.client.RaygateClient)", flush=True)
+        # A driver must resolve 127.0.0.1 as Ray's single-machine mode does to join a loopback cluster.
+        driver_env = f"RAY_ADDRESS={address}" + (" RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0" if local else "")
+        print(f"{driver_env} RAY_AUTH_MODE=token  (for handle calls from another driver: "
+              f"serve_app.client.RaygateClient)", flush=True)
         stop.wait()
         print(f"stopping (in-flight requests get up to {cluster.DRAIN_LIMIT_S} s) ...", flush=True)
     except _Interrupted:

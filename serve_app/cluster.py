@@ -105,10 +105,10 @@ def process_tree(root: int) -> set[int]:
                 if child not in pids:
                     pids.add(child)
                     frontier.append(child)
-    return {pid for pid in pids if _alive(pid)}
+    return {pid for pid in pids if is_running(pid)}
 
 
-def _alive(pid: int) -> bool:
+def is_running(pid: int) -> bool:
     try:
         return " (zombie)" not in Path(f"/proc/{pid}/status").read_text()
     except OSError:

@@ -16,6 +16,7 @@ import sys
 import threading
 
 READY_LINE = "Ray runtime started"
+NODE_IP = "127.0.0.1"  # loopback as Ray recognises it: 127.0.0.2 would make it bind every interface
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     usage_lib.set_usage_stats_enabled_via_env_var(False)
     params = ray._private.parameter.RayParams(
-        node_ip_address="127.0.0.1", node_name="127.0.0.1", gcs_server_port=args.port,
+        node_ip_address=NODE_IP, node_name=NODE_IP, gcs_server_port=args.port,
         num_cpus=args.num_cpus, temp_dir=args.temp_dir, include_dashboard=False,
         no_monitor=True, include_log_monitor=False, ray_client_server_port=None, huge_pages=False)
     node = ray._private.node.Node(params, head=True, shutdown_at_exit=False, spawn_reaper=False)
