@@ -1,6 +1,7 @@
 """Time `raygate serve` from launch to the first 200 on /ready, its idle memory, and Ctrl-C to exit.
 
-    flock /tmp/raygate-ray.lock env PYTHONPATH=$PWD python bench/startstop.py --runs 3 [--append]
+    flock /tmp/raygate-ray.lock env PYTHONPATH=$PWD python bench/startstop.py --runs 3 \
+        [--baseline DIR] [--append]
 
 Each run starts `raygate serve --config <config> --port <free port>` as a user would, polls
 `/ready` every 50 ms, waits `--idle` seconds, sums RSS and PSS over the whole process tree (the
@@ -46,13 +47,15 @@ def _ready(url: str) -> bool:
         return False
 
 
-def one_run(config: str, idle_s: float) -> dict:
+def one_run(config: str, idle_s: float, code: Path = ROOT) -> dict:
     port = free_port(18600)
-    tmp_before = set(os.listdir(tempfile.gettempdir()))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    load_before = os.getloadavg()[0]
+    shared_hap = Path(tempfile.gettempdir()) / "haproxy-serve"  # Ray's default HAProxy dir
+    hap_before = set(os.listdir(shared_hap)) if shared_hap.is_dir() else set()
+    env = dict(os.environ, PYTHONPATH=str(code))
     env.pop("RAY_ADDRESS", None)
     t0 = time.monotonic()
-    proc = subprocess.Popen([RAYGATE, "serve", "--config", config, "--port", str(port)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([RAYGATE, "serve", "--config", config, "--port", str(port)], cwd=code, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[tuple[float, str]] = []
 
@@ -76,6 +79,7 @@ def one_run(config: str, idle_s: float) -> dict:
     start_lines = len(lines)
     time.sleep(idle_s)
     pids = proctree.tree(proc.pid)
+    temp_dirs = {m.group(1) for pid in pids for m in [re.search(r"--temp-dir=(\S+)", _cmdline(pid))] if m}
     per_process = sorted(((proctree.name(p), *proctree.memory_kb(p)) for p in pids), key=lambda r: -r[1])
     sockets = [(s.host, s.port, s.process) for s in proctree.listening(pids)]
     t_stop = time.monotonic()
@@ -88,8 +92,12 @@ def one_run(config: str, idle_s: float) -> dict:
     reader.join(5)
     time.sleep(0.5)
     alive = [proctree.name(p) for p in pids if is_running(p)]
-    left = sorted(set(os.listdir(tempfile.gettempdir())) - tmp_before)
+    hap_after = set(os.listdir(shared_hap)) if shared_hap.is_dir() else set()
+    left = sorted([d for d in temp_dirs if os.path.exists(d)] +
+                  [str(shared_hap / n) for n in hap_after - hap_before])
     return {
+        "code": str(code),
+        "load_before": round(load_before, 2),
         "ready_s": round(ready_s, 2),
         "stop_s": round(stop_s, 2),
         "exit_code": proc.returncode,
@@ -98,7 +106,8 @@ def one_run(config: str, idle_s: float) -> dict:
         "pss_mb": round(sum(p for _, _, p in per_process) / 1024),
         "per_process": [(n, round(r / 1024), round(p / 1024)) for n, r, p in per_process],
         "listening": sockets,
-        "alarming_start_lines": [l for _, l in lines[:start_lines] if ALARMING.search(l) and not EXPECTED.search(l)],
+        "alarming_start_lines": [l for _, l in lines[:start_lines]
+                                 if ALARMING.search(l) and not EXPECTED.search(l)],
         "alarming_stop_lines": [l for _, l in lines[start_lines:] if ALARMING.search(l)],
         "alive_after_stop": alive,
         "tmp_left": left,
@@ -106,19 +115,25 @@ def one_run(config: str, idle_s: float) -> dict:
     }
 
 
-def summary(config: str, runs: list[dict]) -> str:
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def summary(config: str, runs: list[dict], title: str = "") -> str:
     def fig(key: str) -> str:
         values = [r[key] for r in runs]
         return f"{median(values)} (runs: {', '.join(str(v) for v in values)})"
 
     last = runs[-1]
-    off_loopback = sorted({f"{h}:{p} ({n})" for r in runs for h, p, n in r["listening"]
-                           if not proctree.is_loopback(h)})
+    off_loopback = [f"{h}:{p} ({n})" for h, p, n in last["listening"] if not proctree.is_loopback(h)]
     lines = [
-        f"## Start and stop of `raygate serve --config {config}` ({time.strftime('%Y-%m-%d')}, "
-        f"bench/startstop.py, {len(runs)} runs)",
+        f"### {title or 'raygate serve'}: `raygate serve --config {config}` ({len(runs)} runs)",
         "",
-        f"Machine: {os.cpu_count()} cores, load average before the runs {os.getloadavg()[0]:.2f}.",
+        f"{os.cpu_count()} cores; 1-minute load average before each run: "
+        f"{', '.join(str(r['load_before']) for r in runs)} (other sessions' tests share the machine).",
         "",
         "| figure | median (each run) |",
         "|---|---|",
@@ -132,8 +147,9 @@ def summary(config: str, runs: list[dict]) -> str:
         f"{sorted({l for r in runs for l in r['alarming_start_lines']}) or 'none'}. Alarming stop lines: "
         f"{sorted({l for r in runs for l in r['alarming_stop_lines']}) or 'none'}. Processes alive after exit: "
         f"{sorted({p for r in runs for p in r['alive_after_stop']}) or 'none'}. Left in the temp dir: "
-        f"{sorted({p for r in runs for p in r['tmp_left']}) or 'nothing'}. Listening off loopback: "
-        f"{off_loopback or 'nothing'}.",
+        f"{sorted({p for r in runs for p in r['tmp_left']}) or 'nothing'}. Listening off loopback "
+        f"(last run, {len(off_loopback)} of {len(last['listening'])} sockets): "
+        f"{', '.join(off_loopback) or 'nothing'}.",
         "",
         "Idle memory per process (last run, MB RSS / PSS):",
         "",
@@ -146,22 +162,32 @@ def summary(config: str, runs: list[dict]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/dev.yaml")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--idle", type=float, default=10, help="seconds idle before measuring memory")
+    parser.add_argument("--baseline", type=Path,
+                        help="another checkout (e.g. the code before a change), run alternately with this one")
     parser.add_argument("--append", action="store_true", help="append the summary to bench/results/latest.md")
     args = parser.parse_args()
-    runs = []
+    codes = [ROOT] + ([args.baseline.resolve()] if args.baseline else [])
+    runs: dict[Path, list[dict]] = {code: [] for code in codes}
     for i in range(args.runs):
-        runs.append(one_run(args.config, args.idle))
-        r = runs[-1]
-        print(f"run {i + 1}: ready {r['ready_s']} s, stop {r['stop_s']} s, {r['processes']} processes, "
-              f"RSS {r['rss_mb']} MB, PSS {r['pss_mb']} MB", flush=True)
+        for code in codes:  # alternate, so both see the same machine load
+            r = one_run(args.config, args.idle, code)
+            runs[code].append(r)
+            print(f"run {i + 1} {code}: ready {r['ready_s']} s, stop {r['stop_s']} s, "
+                  f"{r['processes']} processes, "
+                  f"RSS {r['rss_mb']} MB, PSS {r['pss_mb']} MB (load {r['load_before']})", flush=True)
     raw = ROOT / "bench" / "results" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    (raw / f"startstop-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(runs, indent=1))
-    text = summary(args.config, runs)
+    (raw / f"startstop-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
+        json.dumps({str(code): rs for code, rs in runs.items()}, indent=1))
+    parts = [f"## Start and stop ({time.strftime('%Y-%m-%d')}, bench/startstop.py)", ""]
+    parts += [summary(args.config, rs, "this branch" if code == ROOT else f"baseline {code}")
+              for code, rs in runs.items()]
+    text = "\n".join(parts)
     print(text)
     if args.append:
         with open(ROOT / "bench" / "results" / "latest.md", "a") as f:

@@ -242,7 +242,8 @@ def _haproxy_env(env: dict[str, str], temp_dir: str) -> None:
     for key, (host_key, default) in HAPROXY_BIND_ENV.items():
         hosts[key] = env.get(host_key, "127.0.0.1")
         # Fixed ports unless set: a second cluster on the machine would fail to start its HAProxy.
-        ports[key] = int(env[key]) if key in env else free_port(default, host=hosts[key].strip("[]*") or "0.0.0.0")
+        probe_host = hosts[key].strip("[]*") or "0.0.0.0"
+        ports[key] = int(env[key]) if key in env else free_port(default, host=probe_host)
         env[key] = str(ports[key])
     if "RAY_SERVE_HAPROXY_BINARY_PATH" not in env:
         env["RAY_SERVE_HAPROXY_BINARY_PATH"] = haproxy_wrapper(hap, ports, hosts)

@@ -248,7 +248,8 @@ def _parse_provider(name: str, section: Any, errors: list[tuple[str, str]]) -> P
         return None
     ptype = section.get("type")
     if ptype is None:
-        errors.append((f"{path}.type", f"is required (one of: {', '.join(sorted(provider_registry.names()))})"))
+        known = ", ".join(sorted(provider_registry.names()))
+        errors.append((f"{path}.type", f"is required (one of: {known})"))
         return None
     spec = provider_registry.get(ptype)
     if spec is None:

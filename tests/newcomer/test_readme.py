@@ -132,8 +132,8 @@ def gateway() -> Iterator[Gateway]:
 
 def test_snippet_runs_against_the_printed_url(gateway: Gateway) -> None:
     (_, snippet), = [b for b in QUICKSTART if b[0] == "python"]
-    done = subprocess.run([str(BIN / "python"), "-"], input=snippet, capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, RAYGATE_BASE_URL=gateway.base_url))
+    done = subprocess.run([str(BIN / "python"), "-"], input=snippet, capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, RAYGATE_BASE_URL=gateway.base_url))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Mock reply to: hi"
 

@@ -182,14 +182,15 @@ placement: {router: sideways}
     with pytest.raises(ConfigError) as err:
         load_config(file)
     found = dict(err.value.errors)
-    assert set(found) == {"gateway.port", "gateway.hots", "gateway.api_keys[0].key", "providers.openai.api_key",
-                          "providers.openai.timeout", "providers.bad.type", "placement.router"}
+    assert set(found) == {"gateway.port", "gateway.hots", "gateway.api_keys[0].key",
+                          "providers.openai.api_key", "providers.openai.timeout", "providers.bad.type", "placement.router"}
     assert (err.value.path, err.value.reason) == err.value.errors[0]  # the first stays in .path/.reason
     assert "(got 'abc')" in found["gateway.port"]
     assert "allowed: host, port" in found["gateway.hots"]
     assert found["gateway.api_keys[0].key"] == "environment variable RAYGATE_TEST_UNSET_VAR is not set"
     assert "12345" not in str(err.value) and "(got '****')" in found["providers.openai.api_key"]
-    assert "'in_process' or 'deployment'" in found["placement.router"] and "(got 'sideways')" in found["placement.router"]
+    assert "'in_process' or 'deployment'" in found["placement.router"]
+    assert "(got 'sideways')" in found["placement.router"]
     assert str(err.value).splitlines()[1].startswith(f"{file}: ")  # one `file: path: reason` line each
 
 
@@ -201,7 +202,8 @@ def test_a_provider_that_failed_is_not_reported_again_by_references(tmp_path: Pa
 
 def test_reference_errors_are_all_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
-        load_config(write(tmp_path, "providers: {x: {type: mock}}\ndefault_provider: y\nmodels: {m: z, n: {provider: w}}"))
+        load_config(write(tmp_path, "providers: {x: {type: mock}}\ndefault_provider: y\n"
+                                    "models: {m: z, n: {provider: w}}"))
     assert [path for path, _ in err.value.errors] == ["default_provider", "models.m", "models.n.provider"]
 
 
