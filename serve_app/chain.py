@@ -2,6 +2,7 @@
 
     before, in this order ─▶ upstream call ─▶ after, in reverse order
 
+    rate_limit  admit, or refuse with 429: key/user/ip/metadata buckets   deployments/ratelimit
     route   router.plan(): the Plan (ordered attempts) for this request       deployments/router
     cache   exact/semantic lookup (answers hits) · store / record the stream  deployments/cache
 
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from deployments.cache.cache_stage import CacheStage
+from deployments.ratelimit.stage import build_rate_limit_stage
 from deployments.router.route_stage import RouteStage
 
 from .lifecycle import Chain, Stage
@@ -24,6 +26,7 @@ from .lifecycle import Chain, Stage
 StageFactory = Callable[[Any, dict[str, Any]], Stage | None]
 
 ORDER: list[tuple[str, StageFactory]] = [
+    ("rate_limit", build_rate_limit_stage),
     ("route", lambda config, parts: RouteStage(parts["router"])),
     # clients may opt in per request (body `cache`, x-raygate-cache), so the cache is always a stage
     ("cache", lambda config, parts: CacheStage(parts["cache"]) if parts.get("cache") is not None else None),

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from deployments.cache.config import CacheConfig, check_strategy_cache_settings
 from deployments.providers import registry as provider_registry
 from deployments.providers.base import ProviderConfig
+from deployments.ratelimit.config import RateLimits
 from deployments.router.config import StrategyConfig
 from deployments.router.tree import check_strategies
 
@@ -100,6 +101,7 @@ class GatewayConfig(StrictModel):
     placement: PlacementSection = Field(default_factory=PlacementSection)
     serve: ServeSection = Field(default_factory=ServeSection)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
     source: str = Field("<dict>", exclude=True, description="Where the config came from.")
 
     def __repr_args__(self):  # SecretStr already masks keys; keep the source path visible
