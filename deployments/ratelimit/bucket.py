@@ -50,17 +50,22 @@ class Bucket:
         self.outstanding = 0.0
 
     def advance(self, now: float) -> None:
-        """Refill up to now under the cap that held since the last call, then drop expired leases.
+        """Refill up to now, each stretch under the cap that held then: a lease that expired stops
+        holding tokens back at its expiry. This is the continuous bucket exactly (the cap changes
+        only at calls and expiries)."""
+        if self.leases:
+            for expires, lessee in sorted((exp, who) for who, (_, exp) in self.leases.items() if exp <= now):
+                self._refill(expires)
+                self._set_lease(lessee, 0.0, 0.0)
+        self._refill(now)
 
-        Refilling first, with the leases as they were, is the continuous bucket exactly (the cap
-        only changes at calls); dropping an expired lease late only refills less, never more."""
+    def _refill(self, t: float) -> None:
+        if t <= self.at:
+            return
         cap = self.capacity - self.outstanding
         if self.level < cap:
-            self.level = min(cap, self.level + self.rate * (now - self.at))
-        self.at = now
-        for lessee, (_, expires) in list(self.leases.items()):
-            if expires <= now:
-                self._set_lease(lessee, 0.0, 0.0)
+            self.level = min(cap, self.level + self.rate * (t - self.at))
+        self.at = t
 
     def _set_lease(self, lessee: str, amount: float, expires: float) -> None:
         old = self.leases.pop(lessee, None)

@@ -183,7 +183,8 @@ class LeaseClient:
     async def _call(self, asks: list[tuple[Allowance, float, float]], items: list[Any],
                     now: float) -> list[Any] | None:
         try:
-            replies = await asyncio.wait_for(self.board.sync(self.lessee, self.ttl, items), BOARD_TIMEOUT_S)
+            async with asyncio.timeout(BOARD_TIMEOUT_S):  # not wait_for: on 3.11 it can swallow a cancel
+                replies = await self.board.sync(self.lessee, self.ttl, items)
         except Exception as exc:  # noqa: BLE001 - an actor restarting or gone; the caller decides
             for (a, _, _), item in zip(asks, items, strict=True):
                 a.settle += item[6]
@@ -208,8 +209,11 @@ class LeaseClient:
             self._dirty.difference_update(batch)
             if self._dirty:  # in flight now: look again next round
                 self._wake.set()
-            asks = [(a, 0.0, a.lease if a.usable(now) < a.lease / 2 and now >= a.blocked_until else 0.0)
-                    for a in batch]
+            asks = []
+            for a in batch:  # topped up if still low (and not refused lately); or just its correction
+                low = a.usable(now) < a.lease / 2 and now >= a.blocked_until
+                if low or a.settle:
+                    asks.append((a, 0.0, a.lease if low else 0.0))
             if asks and await self._sync(asks, now) is None:
                 self._dirty.update(a for a, _, _ in asks if a.settle)  # keep the corrections for later
             if now - self._swept >= SWEEP_EVERY_S:
