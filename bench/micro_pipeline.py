@@ -1,7 +1,11 @@
 """CPU cost of raygate's own request path, without network or Serve: the ASGI app is called
 directly with an in-memory upstream. Isolates what the gateway's Python adds per request.
 
-    python bench/micro_pipeline.py [--n 20000]
+    python bench/micro_pipeline.py [--n 20000] [--rate-limit requests|tokens]
+
+`--rate-limit requests`: a per-key requests_per_minute limit; `tokens`: requests and tokens per
+minute (estimate at admission, settle at the end). Limits high enough never to refuse, so this is
+the common case: a local allowance, topped up from the in-process board in the background.
 """
 
 from __future__ import annotations
@@ -31,10 +35,17 @@ class MemoryUpstream:
         return UpstreamResponse(200, {}, REPLY)
 
 
-async def main(n: int) -> None:
+RATE_LIMITS = {
+    None: [],
+    "requests": [{"scope": "key", "requests_per_minute": 10**9}],
+    "tokens": [{"scope": "key", "requests_per_minute": 10**9, "tokens_per_minute": 10**12}],
+}
+
+
+async def main(n: int, rate_limit: str | None = None) -> None:
     cfg = parse_config({"gateway": {"api_keys": [{"id": "b", "key": "x"}]},
                         "providers": {"up": {"type": "openai", "base_url": "http://127.0.0.1:9999/v1", "api_key": "k"}},
-                        "models": {"mock": "up"}})
+                        "models": {"mock": "up"}, "rate_limits": RATE_LIMITS[rate_limit]})
     gateway = assemble_gateway(cfg)
     gateway.providers["up"].transport = MemoryUpstream()
     app = HttpApp(gateway, cfg)
@@ -64,10 +75,13 @@ async def main(n: int) -> None:
         sent.clear()
         await app(dict(scope), receive_then_wait, send)
     dt = time.process_time() - t0
-    print(f"{dt / n * 1e6:.1f} us CPU per request ({n} requests, gateway pipeline only)")
+    print(f"{dt / n * 1e6:.1f} us CPU per request ({n} requests, gateway pipeline only, "
+          f"rate limit: {rate_limit or 'none'})")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20000)
-    asyncio.run(main(parser.parse_args().n))
+    parser.add_argument("--rate-limit", choices=["requests", "tokens"], default=None)
+    args = parser.parse_args()
+    asyncio.run(main(args.n, args.rate_limit))
