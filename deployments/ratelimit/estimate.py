@@ -36,7 +36,11 @@ def estimate_tokens(body: dict[str, Any], kind: str, reserve_output: int) -> int
     if kind == "embeddings":
         return -(-_input_chars(body.get("input")) // CHARS_PER_TOKEN)
     messages = body.get("messages") or ()
-    chars = sum(_text_chars(m.get("content")) for m in messages if isinstance(m, dict))
+    chars = 0
+    for m in messages:  # a plain loop: this runs on every limited request
+        if isinstance(m, dict):
+            content = m.get("content")
+            chars += len(content) if isinstance(content, str) else _text_chars(content)
     output = body.get("max_completion_tokens") or body.get("max_tokens") or reserve_output
     n = body.get("n") or 1
     return -(-chars // CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * len(messages) + output * n

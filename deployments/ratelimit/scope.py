@@ -35,9 +35,9 @@ def _reader(dimension: str) -> Any:
 class Limit:
     """One configured rule: its limits and the prefix of its bucket ids."""
 
-    __slots__ = ("dimension", "label", "requests", "tokens", "prefix")
+    __slots__ = ("dimension", "label", "requests", "tokens", "prefix", "requests_lease", "tokens_lease")
 
-    def __init__(self, rule: RateLimitRule) -> None:
+    def __init__(self, rule: RateLimitRule, lease_fraction: float) -> None:
         self.dimension = rule.dimension
         self.label = rule.dimension  # the metric label: the dimension, never a key, user or address
         self.requests = rule.requests_per_minute
@@ -45,6 +45,9 @@ class Limit:
         fixed = "*" if rule.value is None else "="
         # the limits are part of the id: a changed limit starts a new bucket, never a half-old one
         self.prefix = f"{rule.dimension}{fixed}{self.requests or 0}/{self.tokens or 0}|"
+        # what a replica leases at a time: a share of the capacity, at least one request's worth
+        self.requests_lease = max(1.0, (self.requests or 0) * lease_fraction)
+        self.tokens_lease = max(1.0, (self.tokens or 0) * lease_fraction)
 
 
 class Dimension:
@@ -64,9 +67,9 @@ class Rules:
             if dim is None:
                 dim = dims[rule.dimension] = Dimension(rule.dimension)
             if rule.value is None:
-                dim.each = Limit(rule)
+                dim.each = Limit(rule, settings.lease_fraction)
             else:
-                dim.fixed[rule.value] = Limit(rule)
+                dim.fixed[rule.value] = Limit(rule, settings.lease_fraction)
         self.dimensions = list(dims.values())
         self.counts_tokens = any(r.tokens_per_minute for r in settings.rules)
 

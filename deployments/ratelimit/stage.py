@@ -28,17 +28,21 @@ from .scope import Limit, Rules
 METRIC = "raygate_rate_limited_total"
 
 
+HEADER_NAMES = {kind: (f"x-ratelimit-limit-{kind}", f"x-ratelimit-remaining-{kind}")
+                for kind in ("requests", "tokens")}
+
+
 def _headers(counted: list[tuple[Allowance, str, Limit]]) -> dict[str, str]:
     """x-ratelimit-{limit,remaining}-{requests,tokens} of the tightest bucket of each kind."""
-    tightest: dict[str, Allowance] = {}
+    out: dict[str, str] = {}
+    least: dict[str, int] = {}
     for a, kind, _ in counted:
-        best = tightest.get(kind)
-        if best is None or a.remaining() < best.remaining():
-            tightest[kind] = a
-    out = {}
-    for kind, a in tightest.items():
-        out[f"x-ratelimit-limit-{kind}"] = str(int(a.capacity))
-        out[f"x-ratelimit-remaining-{kind}"] = str(a.remaining())
+        left = a.remaining()
+        if kind not in least or left < least[kind]:
+            least[kind] = left
+            limit_name, remaining_name = HEADER_NAMES[kind]
+            out[limit_name] = str(int(a.capacity))
+            out[remaining_name] = str(left)
     return out
 
 
@@ -50,7 +54,6 @@ class RateLimitStage(Stage):
         self.client = client
         self.metrics = metrics  # serve_app.metrics.LocalMetrics
         self.reserve_output = settings.reserve_output_tokens
-        self.lease_fraction = settings.lease_fraction
         self.pending: dict[int, tuple[Any, list[Allowance], int]] = {}  # id(record) -> reservation to settle
 
     async def before(self, ex: Exchange) -> Answer | None:
@@ -61,15 +64,14 @@ class RateLimitStage(Stage):
         tokens = estimate_tokens(ex.body, ex.kind, self.reserve_output) if self.rules.counts_tokens else 0
         needs: list[tuple[Allowance, float]] = []
         counted: list[tuple[Allowance, str, Limit]] = []
-        client, fraction = self.client, self.lease_fraction
+        client = self.client
         for limit, value in hits:
             if limit.requests:
-                a = client.allowance(limit.prefix + value + ":r", limit.requests,
-                                     max(1.0, limit.requests * fraction))
+                a = client.allowance(limit.prefix + value + ":r", limit.requests, limit.requests_lease)
                 needs.append((a, 1.0))
                 counted.append((a, "requests", limit))
             if limit.tokens:
-                a = client.allowance(limit.prefix + value + ":t", limit.tokens, max(1.0, limit.tokens * fraction))
+                a = client.allowance(limit.prefix + value + ":t", limit.tokens, limit.tokens_lease)
                 needs.append((a, float(tokens)))
                 counted.append((a, "tokens", limit))
         outcome = None if client.take_local(needs) else await client.acquire(needs)
