@@ -46,8 +46,9 @@ def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | N
     gateway.admin_routes.update(gateway.cache.admin_routes())
     if semantic_cache is not None:
         gateway.remote_stages["SemanticCache"] = semantic_cache
-    gateway.chain = build_chain(config, {"router": router, "cache": gateway.cache, "metrics": gateway.metrics,
-                                         "sinks": gateway.sinks, "use_ray": use_ray})
+    gateway.chain = build_chain(config, {"router": router, "cache": gateway.cache,
+                                         "metrics": gateway.metrics.local, "sinks": gateway.sinks,
+                                         "use_ray": use_ray})
     return gateway
 
 

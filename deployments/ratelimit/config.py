@@ -88,7 +88,8 @@ class RateLimits(BaseModel):
             return handler({"rules": value})
         except ValidationError as exc:  # report `rate_limits[0].scope`, as written, not `rules[0]`
             details = [{"type": e["type"], "loc": e["loc"][1:] if e["loc"][:1] == ("rules",) else e["loc"],
-                        "input": e["input"], **({"ctx": e["ctx"]} if "ctx" in e else {})} for e in exc.errors()]
+                        "input": e["input"], **({"ctx": e["ctx"]} if "ctx" in e else {})}
+                       for e in exc.errors()]
             raise ValidationError.from_exception_data(exc.title, details) from None
 
     @model_validator(mode="after")

@@ -17,7 +17,7 @@ TOKENS_PER_MESSAGE = 3
 def _text_chars(content: Any) -> int:
     if isinstance(content, str):
         return len(content)
-    if isinstance(content, list):  # content parts; only text is counted (an image's tokens are not known here)
+    if isinstance(content, list):  # content parts; only text counts (an image's tokens are unknown here)
         return sum(len(p["text"]) for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return 0
 

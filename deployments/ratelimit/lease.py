@@ -108,7 +108,7 @@ class LeaseClient:
         return True
 
     async def acquire(self, needs: Needs) -> Refusal | str | None:
-        """Admit (None), refuse, or admit unchecked (UNCHECKED), asking the board for what is short locally."""
+        """Admit (None), refuse, or admit unchecked (UNCHECKED); asks the board for what is short here."""
         while True:  # one sync per bucket at a time: wait for the one under way, then look again
             busy = next((a.inflight for a, _ in needs if a.inflight is not None), None)
             if busy is None:

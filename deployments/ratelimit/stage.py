@@ -138,7 +138,7 @@ def build_rate_limit_stage(config: Any, parts: dict[str, Any]) -> RateLimitStage
 
         board = LocalBoard()
     client = LeaseClient(board, settings.lease_ttl_s, settings.sync_interval_s, time.monotonic)
-    stage = RateLimitStage(settings, client, parts["metrics"].local)
+    stage = RateLimitStage(settings, client, parts["metrics"])  # the replica's LocalMetrics
     if stage.rules.counts_tokens:
         parts["sinks"].append(stage)
     return stage

@@ -32,7 +32,8 @@ def config(rate_limits: Any) -> dict[str, Any]:
 
 
 def client(server: Any, key: str = KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0, _strict_response_validation=True)
+    return openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0,
+                         _strict_response_validation=True)
 
 
 def test_refused_with_429_retry_after_and_headers_and_counted(gateway_server: Any) -> None:
@@ -54,7 +55,8 @@ def test_refused_with_429_retry_after_and_headers_and_counted(gateway_server: An
     assert err.value.code == "rate_limit_exceeded" and err.value.type == "rate_limit_error"
     assert resp.json()["error"]["param"] is None and "key" in err.value.message
     assert resp.headers["retry-after"] == "20"  # 3 per minute: the next request fits in 20 s
-    assert resp.headers["x-ratelimit-limit-requests"] == "3" and resp.headers["x-ratelimit-remaining-requests"] == "0"
+    assert resp.headers["x-ratelimit-limit-requests"] == "3"
+    assert resp.headers["x-ratelimit-remaining-requests"] == "0"
     assert "x-ratelimit-limit-tokens" not in resp.headers  # no token limit configured for this key
     refused = records.seen[-1]
     assert refused.status == 429 and refused.error_code == "rate_limit_exceeded" and refused.attempts == []
@@ -77,9 +79,11 @@ def test_token_limits_reserve_then_settle_to_the_actual_usage(gateway_server: An
     records = Records()
     server.gateway.sinks.append(records)
     c = client(server)
-    raw = c.chat.completions.with_raw_response.create(model="mock", messages=MSG, max_tokens=500, user="alice")
+    raw = c.chat.completions.with_raw_response.create(model="mock", messages=MSG, max_tokens=500,
+                                                      user="alice")
     usage = raw.parse().usage
-    assert raw.headers["x-ratelimit-limit-tokens"] == "1000" and "x-ratelimit-limit-requests" not in raw.headers
+    assert raw.headers["x-ratelimit-limit-tokens"] == "1000"
+    assert "x-ratelimit-limit-requests" not in raw.headers
     reserved = records.seen[-1].facts["rate_limit"]["tokens_reserved"]
     assert reserved == 6 + 3 + 500  # 22 characters, one message, max_tokens
     assert int(raw.headers["x-ratelimit-remaining-tokens"]) == 1000 - reserved

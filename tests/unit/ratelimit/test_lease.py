@@ -43,6 +43,14 @@ class HopBoard:
         return replies
 
 
+def replica() -> tuple[Clock, BucketBoard, HopBoard, LeaseClient]:
+    """One replica on a fresh board: its clock, the board's state, the hop to it, the replica."""
+    clock = Clock()
+    core = BucketBoard(clock)
+    board = HopBoard(core)
+    return clock, core, board, LeaseClient(board, ttl=5, sync_interval=0.0, clock=clock)
+
+
 async def admit(client: LeaseClient, needs: list[Any]) -> Any:
     return None if client.take_local(needs) else await client.acquire(needs)
 
@@ -61,9 +69,7 @@ def max_in_any_window(spans: list[tuple[float, float]], rate: float) -> float:
 
 
 async def test_the_common_case_is_local_and_leases_come_in_batches() -> None:
-    clock = Clock()
-    board = HopBoard(BucketBoard(clock))
-    client = LeaseClient(board, ttl=5, sync_interval=0.0, clock=clock)
+    clock, _, board, client = replica()
     a = client.allowance("key*600/0|team:r", 600, 30)
     outcomes = []
     for _ in range(300):
@@ -118,9 +124,7 @@ async def test_n_replicas_never_admit_more_than_one_token_bucket(seed: int) -> N
 
 
 async def test_a_refused_bucket_refuses_locally_until_it_can_have_refilled() -> None:
-    clock = Clock()
-    board = HopBoard(BucketBoard(clock))
-    client = LeaseClient(board, ttl=5, sync_interval=0.0, clock=clock)
+    clock, _, board, client = replica()
     a = client.allowance("ip*6/0|10.0.0.1:r", 6, 1)
     assert [await admit(client, [(a, 1.0)]) for _ in range(6)] == [None] * 6
     refused = await admit(client, [(a, 1.0)])
@@ -137,9 +141,7 @@ async def test_a_refused_bucket_refuses_locally_until_it_can_have_refilled() -> 
 
 
 async def test_all_or_nothing_across_buckets_and_what_was_taken_comes_back() -> None:
-    clock = Clock()
-    core = BucketBoard(clock)
-    client = LeaseClient(HopBoard(core), ttl=5, sync_interval=0.0, clock=clock)
+    _, core, _, client = replica()
     key = client.allowance("key*600/0|k:r", 600, 30)
     tokens = client.allowance("key*0/1000|k:t", 1000, 50)
     assert await admit(client, [(key, 1.0), (tokens, 900.0)]) is None
@@ -153,9 +155,7 @@ async def test_all_or_nothing_across_buckets_and_what_was_taken_comes_back() -> 
 
 
 async def test_settle_reaches_the_board_in_the_background() -> None:
-    clock = Clock()
-    core = BucketBoard(clock)
-    client = LeaseClient(HopBoard(core), ttl=5, sync_interval=0.0, clock=clock)
+    _, core, _, client = replica()
     a = client.allowance("user*0/10000|alice:t", 10000, 500)
     assert await admit(client, [(a, 1200.0)]) is None
     level = core.view()["buckets"]["user*0/10000|alice:t"]["level"]
@@ -170,10 +170,7 @@ async def test_settle_reaches_the_board_in_the_background() -> None:
 
 
 async def test_an_unreachable_board_admits_unchecked_and_keeps_the_corrections() -> None:
-    clock = Clock()
-    core = BucketBoard(clock)
-    board = HopBoard(core)
-    client = LeaseClient(board, ttl=5, sync_interval=0.0, clock=clock)
+    _, core, board, client = replica()
     a = client.allowance("key*0/100|k:t", 100, 5)
     board.fail = True
     assert await admit(client, [(a, 10.0)]) == UNCHECKED
@@ -188,9 +185,7 @@ async def test_an_unreachable_board_admits_unchecked_and_keeps_the_corrections()
 
 
 async def test_a_cancelled_request_does_not_lose_the_lease_it_was_waiting_for() -> None:
-    clock = Clock()
-    core = BucketBoard(clock)
-    client = LeaseClient(HopBoard(core), ttl=5, sync_interval=0.0, clock=clock)
+    _, core, _, client = replica()
     a = client.allowance("key*60/0|k:r", 60, 3)
     task = asyncio.get_running_loop().create_task(client.acquire([(a, 1.0)]))
     await asyncio.sleep(0)
@@ -206,7 +201,8 @@ async def test_buckets_spread_over_shards_and_replies_keep_their_order() -> None
     boards = [LocalBoard(), LocalBoard(), LocalBoard()]
     sharded = ShardedBoard(boards)
     ids = [f"key*10/0|k{i}:r" for i in range(12)]
-    replies = await sharded.sync("r", 5, [(b, 10, 1 / 6, 1, 0, 0, 0) for b in ids[:-1]] + [(ids[-1], 10, 1 / 6, 11, 0, 0, 0)])
+    items = [(b, 10, 1 / 6, 1, 0, 0, 0) for b in ids[:-1]] + [(ids[-1], 10, 1 / 6, 11, 0, 0, 0)]
+    replies = await sharded.sync("r", 5, items)
     assert [r[0] for r in replies] == [True] * 11 + [False]
     for i, b in enumerate(boards):
         assert set(b.board.buckets) == {x for x in ids if shard_of(x, 3) == i}

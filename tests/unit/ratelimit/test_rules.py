@@ -18,12 +18,14 @@ def rules(raw: Any) -> Rules:
 
 
 @pytest.mark.parametrize(("raw", "message"), [
-    ([{"scope": "team", "requests_per_minute": 1}], "gw.yaml: rate_limits[0].scope: Value error, unknown scope 'team'"),
-    ([{"scope": "key"}], "gw.yaml: rate_limits[0]: Value error, set requests_per_minute, tokens_per_minute or both"),
-    ([{"scope": "ip", "requests_per_minute": 0}], "gw.yaml: rate_limits[0].requests_per_minute: Input should be "
-                                                  "greater than 0"),
-    ([{"scope": {"key": "a", "ip": "b"}, "requests_per_minute": 1}], "gw.yaml: rate_limits[0].scope: Value error, "
-                                                                      "a fixed scope names exactly one"),
+    ([{"scope": "team", "requests_per_minute": 1}],
+     "gw.yaml: rate_limits[0].scope: Value error, unknown scope 'team'"),
+    ([{"scope": "key"}],
+     "gw.yaml: rate_limits[0]: Value error, set requests_per_minute, tokens_per_minute or both"),
+    ([{"scope": "ip", "requests_per_minute": 0}],
+     "gw.yaml: rate_limits[0].requests_per_minute: Input should be greater than 0"),
+    ([{"scope": {"key": "a", "ip": "b"}, "requests_per_minute": 1}],
+     "gw.yaml: rate_limits[0].scope: Value error, a fixed scope names exactly one"),
     ([{"scope": "key", "requests_per_minute": 1}, {"scope": "key", "tokens_per_minute": 5}],
      "gw.yaml: rate_limits: Value error, scope key appears twice"),
     ([{"scope": "key", "rpm": 1}], "gw.yaml: rate_limits[0].rpm: unknown key"),
@@ -61,7 +63,8 @@ def test_each_value_its_own_bucket_and_a_fixed_value_replaces_the_per_value_rule
 
 
 def test_user_is_the_metadata_user_id_else_the_openai_user_field() -> None:
-    r = rules([{"scope": "user", "requests_per_minute": 10}, {"scope": {"user_id": "vip"}, "requests_per_minute": 99}])
+    r = rules([{"scope": "user", "requests_per_minute": 10},
+               {"scope": {"user_id": "vip"}, "requests_per_minute": 99}])
     assert r.match(rec(user_id="alice"), {"user": "bob"})[0][1] == "alice"
     assert r.match(rec(), {"user": "bob"})[0][1] == "bob"
     assert r.match(rec(), {"user": "vip"})[0][0].requests == 99
@@ -69,8 +72,8 @@ def test_user_is_the_metadata_user_id_else_the_openai_user_field() -> None:
 
 
 def test_the_estimate_counts_prompt_characters_and_the_output_allowance() -> None:
-    body = {"messages": [{"role": "system", "content": "x" * 40},
-                         {"role": "user", "content": [{"type": "text", "text": "y" * 21}, {"type": "image_url"}]}],
+    parts = [{"type": "text", "text": "y" * 21}, {"type": "image_url"}]
+    body = {"messages": [{"role": "system", "content": "x" * 40}, {"role": "user", "content": parts}],
             "max_tokens": 100, "n": 2}
     assert estimate_tokens(body, "chat", 1024) == 16 + 2 * 3 + 200
     assert estimate_tokens({"messages": [{"role": "user", "content": "hi"}]}, "chat", 1024) == 1 + 3 + 1024
