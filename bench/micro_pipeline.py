@@ -1,12 +1,15 @@
 """CPU cost of raygate's own request path, without network or Serve: the ASGI app is called
 directly with an in-memory upstream. Isolates what the gateway's Python adds per request.
 
-    python bench/micro_pipeline.py [--n 20000] [--storage]
+    python bench/micro_pipeline.py [--n 20000] [--storage] [--rate-limit requests|tokens]
 
 `--storage` attaches the storage sink as a replica has it (orjson line appended to the local
 spool per request, batches read back and handed to the writer) with a writer that acknowledges
 without a database: the replica's share of storing records. The writer actor's own cost per
 record is measured separately (bench/results/latest.md).
+`--rate-limit requests`: a per-key requests_per_minute limit; `tokens`: requests and tokens per
+minute (estimate at admission, settle at the end). Limits high enough never to refuse, so this is
+the common case: a local allowance, topped up from the in-process board in the background.
 """
 
 from __future__ import annotations
@@ -59,10 +62,17 @@ def attach_storage(gateway) -> None:  # noqa: ANN001
     gateway.attach_records(StorageSink(spool, AckWriter(), gateway.metrics))
 
 
-async def main(n: int, storage: bool = False) -> None:
+RATE_LIMITS = {
+    None: [],
+    "requests": [{"scope": "key", "requests_per_minute": 10**9}],
+    "tokens": [{"scope": "key", "requests_per_minute": 10**9, "tokens_per_minute": 10**12}],
+}
+
+
+async def main(n: int, storage: bool = False, rate_limit: str | None = None) -> None:
     cfg = parse_config({"gateway": {"api_keys": [{"id": "b", "key": "x"}]},
                         "providers": {"up": {"type": "openai", "base_url": "http://127.0.0.1:9999/v1", "api_key": "k"}},
-                        "models": {"mock": "up"}})
+                        "models": {"mock": "up"}, "rate_limits": RATE_LIMITS[rate_limit]})
     gateway = assemble_gateway(cfg)
     gateway.providers["up"].transport = MemoryUpstream()
     if storage:
@@ -95,12 +105,14 @@ async def main(n: int, storage: bool = False) -> None:
         await app(dict(scope), receive_then_wait, send)
     dt = time.process_time() - t0
     what = "with the storage sink" if storage else "no storage sink"
-    print(f"{dt / n * 1e6:.1f} us CPU per request ({n} requests, gateway pipeline only, {what})")
+    print(f"{dt / n * 1e6:.1f} us CPU per request ({n} requests, gateway pipeline only, {what}, "
+          f"rate limit: {rate_limit or 'none'})")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--storage", action="store_true")
+    parser.add_argument("--rate-limit", choices=["requests", "tokens"], default=None)
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.storage))
+    asyncio.run(main(args.n, args.storage, args.rate_limit))

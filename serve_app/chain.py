@@ -2,6 +2,7 @@
 
     before, in this order ─▶ upstream call ─▶ after, in reverse order
 
+    rate_limit  admit, or refuse with 429: key/user/ip/metadata buckets   deployments/ratelimit
     route   router.plan(): the Plan (ordered attempts) for this request       deployments/router
     guardrails  input checks · output checks of cache hits                    deployments/guardrails
     cache   exact/semantic lookup (answers hits) · store / record the stream  deployments/cache
@@ -20,6 +21,7 @@ from typing import Any
 
 from deployments.cache.cache_stage import CacheStage
 from deployments.guardrails.stage import guardrail_output_stage, guardrail_stage
+from deployments.ratelimit.stage import build_rate_limit_stage
 from deployments.router.route_stage import RouteStage
 
 from .lifecycle import Chain, Stage
@@ -27,6 +29,7 @@ from .lifecycle import Chain, Stage
 StageFactory = Callable[[Any, dict[str, Any]], Stage | None]
 
 ORDER: list[tuple[str, StageFactory]] = [
+    ("rate_limit", build_rate_limit_stage),
     ("route", lambda config, parts: RouteStage(parts["router"])),
     # after route (a strategy's sets apply), before the cache (its hits are checked too)
     ("guardrails", guardrail_stage),

@@ -24,6 +24,7 @@ from deployments.guardrails.config import GuardrailsConfig, check_guardrails
 from deployments.providers import registry as provider_registry
 from deployments.prompts.config import PromptsConfig
 from deployments.providers.base import ProviderConfig
+from deployments.ratelimit.config import RateLimits
 from deployments.router.config import StrategyConfig
 from deployments.router.tree import check_strategies
 
@@ -108,6 +109,7 @@ class GatewayConfig(StrictModel):
     serve: ServeSection = Field(default_factory=ServeSection)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     prompts: PromptsConfig = Field(default_factory=PromptsConfig)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
     source: str = Field("<dict>", exclude=True, description="Where the config came from.")
 
     def __repr_args__(self):  # SecretStr already masks keys; keep the source path visible

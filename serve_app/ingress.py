@@ -26,8 +26,9 @@ from .metrics import InProcessSink, Metrics
 
 def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | None = None,
                      router_handle: Any = None, metrics_sink: Any = None, semantic_cache: Any = None,
-                     guardrails: Any = None) -> Gateway:
-    """Build a replica's Gateway: in-process stages, or stand-ins for the deployed ones."""
+                     guardrails: Any = None, use_ray: bool = False) -> Gateway:
+    """Build a replica's Gateway: in-process stages, or stand-ins for the deployed ones; `use_ray`:
+    state shared by all replicas (rate-limit buckets) lives in Ray actors, else in this process."""
     provider_handles = provider_handles or {}
     providers: dict[str, Any] = {}
     for name, pcfg in config.providers.items():
@@ -48,7 +49,8 @@ def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | N
     if guardrails is not None:
         gateway.remote_stages["Guardrails"] = guardrails
     gateway.chain = build_chain(config, {"router": router, "cache": gateway.cache, "guardrails": guardrails,
-                                         "upstream": gateway._upstream, "metrics": gateway.metrics.local})
+                                         "upstream": gateway._upstream, "metrics": gateway.metrics.local,
+                                         "sinks": gateway.sinks, "use_ray": use_ray})
     return gateway
 
 
@@ -72,7 +74,7 @@ class Ingress:
 
         self.config = resolve_config(config)
         self.gateway = assemble_gateway(self.config, provider_handles, router_handle, actor_sink(),
-                                        semantic_cache=semantic_cache, guardrails=guardrails)
+                                        semantic_cache=semantic_cache, guardrails=guardrails, use_ray=True)
         from deployments.router.circuit import circuit_actor
 
         self.gateway.executor.circuits.attach(factory=circuit_actor)  # breakers shared by all replicas

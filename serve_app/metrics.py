@@ -54,6 +54,8 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "raygate_records_spilled_total": ("counter", "Records that waited on disk while storage was down.", ()),
     "raygate_records_dropped_total": ("counter", "Records lost: spool full, or refused by the database.",
                                       ("reason",)),
+    "raygate_rate_limited_total": ("counter", "Requests refused by a rate limit, by the limit's scope "
+                                   "(key, user, ip, metadata.<k>).", ("scope",)),
 }
 
 
