@@ -2,8 +2,10 @@
 
     before, in this order ─▶ upstream call ─▶ after, in reverse order
 
+    cost    (after) usage.estimated_cost on the answer, the record's cost     deployments/spend
     route   router.plan(): the Plan (ordered attempts) for this request       deployments/router
     cache   exact/semantic lookup (answers hits) · store / record the stream  deployments/cache
+    budget  reserve the worst-case cost; refuse past a budget (429)          deployments/spend
 
 A stage whose factory returns None (nothing configured) is not in the chain and costs nothing.
 Stages that run before routing (rate limits, budgets, prompt rendering, input guardrails) go
@@ -18,15 +20,20 @@ from typing import Any
 
 from deployments.cache.cache_stage import CacheStage
 from deployments.router.route_stage import RouteStage
+from deployments.spend.budget_stage import budget_stage
+from deployments.spend.cost_stage import cost_stage
 
 from .lifecycle import Chain, Stage
 
 StageFactory = Callable[[Any, dict[str, Any]], Stage | None]
 
 ORDER: list[tuple[str, StageFactory]] = [
+    # above the cache: its `after` also prices cache hits (cost 0, the saving recorded)
+    ("cost", cost_stage),
     ("route", lambda config, parts: RouteStage(parts["router"])),
     # clients may opt in per request (body `cache`, x-raygate-cache), so the cache is always a stage
     ("cache", lambda config, parts: CacheStage(parts["cache"]) if parts.get("cache") is not None else None),
+    ("budget", budget_stage),  # below the cache: hits spend nothing and are never refused
 ]
 
 

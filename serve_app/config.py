@@ -21,6 +21,7 @@ from deployments.cache.config import CacheConfig, check_strategy_cache_settings
 from deployments.providers import registry as provider_registry
 from deployments.providers.base import ProviderConfig
 from deployments.router.config import StrategyConfig
+from deployments.spend.config import AlertConfig, BudgetConfig, ModelPrice, SmtpConfig, check_spend_settings
 from deployments.router.tree import check_strategies
 
 from .errors import ConfigError
@@ -100,6 +101,11 @@ class GatewayConfig(StrictModel):
     placement: PlacementSection = Field(default_factory=PlacementSection)
     serve: ServeSection = Field(default_factory=ServeSection)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    pricing: dict[str, dict[str, ModelPrice]] = Field(default_factory=dict, description=(
+        "USD per million tokens by provider (name or type) and upstream model ('*': any); see docs/spend.md."))
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+    alerts: dict[str, AlertConfig] = Field(default_factory=dict)
+    smtp: SmtpConfig | None = None
     source: str = Field("<dict>", exclude=True, description="Where the config came from.")
 
     def __repr_args__(self):  # SecretStr already masks keys; keep the source path visible
@@ -205,6 +211,7 @@ def _check_references(cfg: GatewayConfig) -> None:
             raise ConfigError(src, f"{path}.provider", f"unknown provider {target.provider!r}")
     check_strategies(cfg)
     check_strategy_cache_settings(cfg)
+    check_spend_settings(cfg)
 
 
 def _check_unique_keys(cfg: GatewayConfig) -> None:

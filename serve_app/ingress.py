@@ -25,7 +25,8 @@ from .metrics import InProcessSink, Metrics
 
 
 def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | None = None,
-                     router_handle: Any = None, metrics_sink: Any = None, semantic_cache: Any = None) -> Gateway:
+                     router_handle: Any = None, metrics_sink: Any = None, semantic_cache: Any = None,
+                     spend_ledger: Any = None) -> Gateway:
     """Build a replica's Gateway: in-process stages, or stand-ins for the deployed ones."""
     provider_handles = provider_handles or {}
     providers: dict[str, Any] = {}
@@ -44,7 +45,11 @@ def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | N
     gateway.admin_routes.update(gateway.cache.admin_routes())
     if semantic_cache is not None:
         gateway.remote_stages["SemanticCache"] = semantic_cache
-    gateway.chain = build_chain(config, {"router": router, "cache": gateway.cache})
+    from deployments.spend import attach_spend
+
+    spend = attach_spend(gateway, config, spend_ledger)  # in-process ledger unless the actor's stand-in is given
+    gateway.chain = build_chain(config, {"router": router, "cache": gateway.cache, "metrics": gateway.metrics,
+                                         "spend": spend})
     return gateway
 
 
@@ -64,11 +69,13 @@ def _sse_events(chunk: bytes) -> list[dict[str, Any]]:
 class Ingress:
     def __init__(self, config: Any, provider_handles: dict[str, Any] | None = None,
                  router_handle: Any = None, semantic_cache: Any = None) -> None:
+        from deployments.spend.service import ActorLedger
+
         from .metrics import actor_sink
 
         self.config = resolve_config(config)
         self.gateway = assemble_gateway(self.config, provider_handles, router_handle, actor_sink(),
-                                        semantic_cache=semantic_cache)
+                                        semantic_cache=semantic_cache, spend_ledger=ActorLedger(self.config))
         from deployments.router.circuit import circuit_actor
 
         self.gateway.executor.circuits.attach(factory=circuit_actor)  # breakers shared by all replicas
