@@ -104,7 +104,7 @@ class SpendStore:
         if name is not None:
             query = query.where(t.c.name == name)
         async with self.storage.engine.connect() as conn:
-            return [dict(r._mapping) for r in await conn.execute(query)]
+            return [{str(k): v for k, v in r._mapping.items()} for r in await conn.execute(query)]
 
 
 def _sums(row: Any, **extra: Any) -> dict[str, Any]:
