@@ -55,6 +55,7 @@ class SpendService:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
+        self._catch_up_task: asyncio.Task[None] | None = None
 
     # -- start-up --------------------------------------------------------------------------------
     async def ready(self) -> bool:
@@ -82,7 +83,7 @@ class SpendService:
         self.rebuilt_at = now
         if rows:
             log.info("spend ledger rebuilt from storage: %d priced requests since %.0f", len(rows), since)
-        self._spawn(self._catch_up(now))
+        self._catch_up_task = asyncio.get_running_loop().create_task(self._catch_up(now))
 
     async def _catch_up(self, rebuilt_at: float) -> None:
         """Count records stored after the rebuild whose reports went to the actor that died."""
@@ -155,9 +156,10 @@ class SpendService:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            self._ticker = None
+        for loop_task in (self._ticker, self._catch_up_task):
+            if loop_task is not None:
+                loop_task.cancel()
+        self._ticker = self._catch_up_task = None
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
