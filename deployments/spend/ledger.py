@@ -183,10 +183,13 @@ class Ledger:
             m.reserved = max(0.0, m.reserved - r.amount)
 
     def _expire(self, now: float) -> None:
-        if not self.reservations:
-            return
-        for rid in [rid for rid, r in self.reservations.items() if r.expires <= now]:
-            self._release(self.reservations.pop(rid))
+        # every reservation gets the same TTL, so insertion order is expiry order: pop from the front
+        reservations = self.reservations
+        while reservations:
+            first = next(iter(reservations))
+            if reservations[first].expires > now:
+                return
+            self._release(reservations.pop(first))
 
     # -- settlement ----------------------------------------------------------------------------------
     def apply(self, entries: list[Entry], remember: bool = True) -> list[Alert]:
