@@ -22,9 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deployments.providers.transport import UpstreamResponse  # noqa: E402
+from bench.micro_pipeline import MemoryUpstream, cpu_per_request  # noqa: E402
 from serve_app.config import parse_config  # noqa: E402
-from serve_app.http import HttpApp  # noqa: E402
 from serve_app.ingress import assemble_gateway  # noqa: E402
 
 BODY = (b'{"model":"gpt-4o","messages":[{"role":"system","content":"You are a helpful assistant."},'
@@ -32,11 +31,6 @@ BODY = (b'{"model":"gpt-4o","messages":[{"role":"system","content":"You are a he
 REPLY = (b'{"id":"chatcmpl-x","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,'
          b'"message":{"role":"assistant","content":"' + b"x" * 300 + b'"},"finish_reason":"stop"}],'
          b'"usage":{"prompt_tokens":25,"completion_tokens":32,"total_tokens":57}}')
-
-
-class MemoryUpstream:
-    async def request(self, req, timeouts, provider):  # noqa: ANN001, ANN201
-        return UpstreamResponse(200, {}, REPLY)
 
 
 def _config(budgets: list | None = None) -> object:
@@ -48,39 +42,16 @@ def _config(budgets: list | None = None) -> object:
 async def pipeline_us(n: int, budgets: list | None = None, without_cost: bool = False) -> float:
     cfg = _config(budgets)
     gateway = assemble_gateway(cfg)
-    gateway.providers["up"].transport = MemoryUpstream()
+    gateway.providers["up"].transport = MemoryUpstream(REPLY)
     if without_cost:
         from serve_app.lifecycle import Chain
 
         gateway.chain = Chain([s for s in gateway.chain.stages if s.name != "cost"])
-    app = HttpApp(gateway, cfg)
-    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "root_path": "",
-             "headers": [(b"host", b"127.0.0.1:8000"), (b"authorization", b"Bearer x"),
-                         (b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]}
-    sent: list[int] = []
-
-    async def receive():  # noqa: ANN202
-        if not sent:
-            sent.append(1)
-            return {"type": "http.request", "body": BODY, "more_body": False}
-        await asyncio.sleep(3600)
-
-    async def send(message):  # noqa: ANN001, ANN202
-        if message["type"] == "http.response.start":
-            assert message["status"] == 200, message
-
-    for _ in range(500):
-        sent.clear()
-        await app(dict(scope), receive, send)
-    t0 = time.process_time()
-    for _ in range(n):
-        sent.clear()
-        await app(dict(scope), receive, send)
-    dt = time.process_time() - t0
+    us = await cpu_per_request(gateway, cfg, BODY, n)
     for sink in gateway.sinks:  # the spend sink's loop; nothing to flush in-process
         if hasattr(sink, "close"):
             await sink.close()
-    return dt / n * 1e6
+    return us
 
 
 def hop_ms(calls: int) -> tuple[float, float, float]:

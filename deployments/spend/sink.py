@@ -35,8 +35,10 @@ class SpendSink:
         facts = rec.facts
         cost = facts.get("cost")
         usd = cost.get("usd") if cost else None
-        if not usd and "budget" not in facts:
-            return
+        if not usd:
+            budget = facts.get("budget")
+            if budget is None or "refused" in budget:  # nothing spent and no reservation to settle
+                return
         md = rec.metadata
         meta = {k: md[k] for k in self.metadata_keys if k in md} if md and self.metadata_keys else {}
         self.pending.append((rec.request_id, rec.received_at, usd or 0.0, rec.key_id, rec.provider, meta))
