@@ -3,10 +3,12 @@
     before, in this order ─▶ upstream call ─▶ after, in reverse order
 
     rate_limit  admit, or refuse with 429: key/user/ip/metadata buckets   deployments/ratelimit
+    cost    (after) usage.estimated_cost on the answer, the record's cost     deployments/spend
     route   router.plan(): the Plan (ordered attempts) for this request       deployments/router
     guardrails  input checks · output checks of cache hits                    deployments/guardrails
     cache   exact/semantic lookup (answers hits) · store / record the stream  deployments/cache
     guardrails_output  output checks before the cache stores an answer        deployments/guardrails
+    budget  reserve the worst-case cost; refuse past a budget (429)          deployments/spend
 
 A stage whose factory returns None (nothing configured) is not in the chain and costs nothing.
 Stages that run before routing (rate limits, budgets, prompt rendering, input guardrails) go
@@ -23,6 +25,8 @@ from deployments.cache.cache_stage import CacheStage
 from deployments.guardrails.stage import guardrail_output_stage, guardrail_stage
 from deployments.ratelimit.stage import build_rate_limit_stage
 from deployments.router.route_stage import RouteStage
+from deployments.spend.budget_stage import budget_stage
+from deployments.spend.cost_stage import cost_stage
 
 from .lifecycle import Chain, Stage
 
@@ -30,11 +34,14 @@ StageFactory = Callable[[Any, dict[str, Any]], Stage | None]
 
 ORDER: list[tuple[str, StageFactory]] = [
     ("rate_limit", build_rate_limit_stage),
+    # above the cache: its `after` also prices cache hits (cost 0, the saving recorded)
+    ("cost", cost_stage),
     ("route", lambda config, parts: RouteStage(parts["router"])),
     # after route (a strategy's sets apply), before the cache (its hits are checked too)
     ("guardrails", guardrail_stage),
     # clients may opt in per request (body `cache`, x-raygate-cache), so the cache is always a stage
     ("cache", lambda config, parts: CacheStage(parts["cache"]) if parts.get("cache") is not None else None),
+    ("budget", budget_stage),  # below the cache: hits spend nothing and are never refused
     ("guardrails_output", guardrail_output_stage),  # below the cache: blocked answers are never stored
 ]
 

@@ -26,6 +26,7 @@ from deployments.prompts.config import PromptsConfig
 from deployments.providers.base import ProviderConfig
 from deployments.ratelimit.config import RateLimits
 from deployments.router.config import StrategyConfig
+from deployments.spend.config import AlertConfig, BudgetConfig, ModelPrice, SmtpConfig, check_spend_settings
 from deployments.router.tree import check_strategies
 
 from .errors import ConfigError
@@ -110,6 +111,11 @@ class GatewayConfig(StrictModel):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     prompts: PromptsConfig = Field(default_factory=PromptsConfig)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
+    pricing: dict[str, dict[str, ModelPrice]] = Field(default_factory=dict, description=(
+        "USD per million tokens by provider (name or type) and upstream model ('*': any); see docs/spend.md."))
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+    alerts: dict[str, AlertConfig] = Field(default_factory=dict)
+    smtp: SmtpConfig | None = None
     source: str = Field("<dict>", exclude=True, description="Where the config came from.")
 
     def __repr_args__(self):  # SecretStr already masks keys; keep the source path visible
@@ -291,7 +297,8 @@ def _reference_errors(cfg: GatewayConfig, declared: set[str]) -> list[tuple[str,
             errors.append((f"{path}.provider", f"unknown provider {target.provider!r}"))
     if declared != set(cfg.providers):
         return errors  # strategy checks would name the providers that failed to parse again
-    for check in (check_strategies, check_strategy_cache_settings, check_guardrails):  # each: its first problem
+    for check in (check_strategies, check_strategy_cache_settings, check_guardrails,
+                  check_spend_settings):  # each reports its first problem
         try:
             check(cfg)
         except ConfigError as exc:

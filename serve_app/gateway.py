@@ -74,6 +74,7 @@ class Gateway:
         self.records: Any = None  # the storage sink, for GET /v1/admin/logs/{id} (None: not stored)
         self.prompts: Any = None  # deployments.prompts.api.PromptsApi for /v1/prompts (None: disabled)
         self.auditors: list[Any] = [AuditLog()]  # consumers of audit events (`submit(event)`)
+        self.closers: list[Any] = []  # async callables run at replica shutdown (e.g. the spend sink's last flush)
         self.admin_prefixes.append(("GET", "/v1/admin/logs/", self.admin_log))
 
     def attach_records(self, sink: Any) -> None:
@@ -247,6 +248,11 @@ class Gateway:
 
     async def close(self) -> None:
         """Replica shutdown: last metrics, then the records still spooled (bounded; the rest stay on disk)."""
+        for close in self.closers:
+            try:
+                await close()
+            except Exception:  # noqa: BLE001 - one part failing to close must not keep the others open
+                log.exception("closing %s failed", close)
         if self.records is not None:
             await self.records.close()
         if self.prompts is not None:

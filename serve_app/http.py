@@ -14,6 +14,7 @@ import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -297,6 +298,8 @@ class HttpApp:
             raise
         raw = await self.read_body(scope, receive) if scope["method"] in ("POST", "PUT", "PATCH") else b""
         body = parse_json_body(raw) if raw else None
+        if body is None and scope.get("query_string"):  # a GET's query parameters reach its handler as `body`
+            body = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
         reply = await self.gateway.admin(scope["method"], scope["path"], body, admin_id, client_ip)
         await self.send_bytes(send, reply.status, reply.body, rec, reply.headers)
 

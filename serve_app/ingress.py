@@ -26,9 +26,10 @@ from .metrics import InProcessSink, Metrics
 
 def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | None = None,
                      router_handle: Any = None, metrics_sink: Any = None, semantic_cache: Any = None,
-                     guardrails: Any = None, use_ray: bool = False) -> Gateway:
+                     guardrails: Any = None, use_ray: bool = False, spend_ledger: Any = None) -> Gateway:
     """Build a replica's Gateway: in-process stages, or stand-ins for the deployed ones; `use_ray`:
-    state shared by all replicas (rate-limit buckets) lives in Ray actors, else in this process."""
+    state shared by all replicas (rate-limit buckets) lives in Ray actors, else in this process;
+    `spend_ledger`: the ledger actor's stand-in (None: an in-process ledger)."""
     provider_handles = provider_handles or {}
     providers: dict[str, Any] = {}
     for name, pcfg in config.providers.items():
@@ -48,9 +49,12 @@ def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | N
         gateway.remote_stages["SemanticCache"] = semantic_cache
     if guardrails is not None:
         gateway.remote_stages["Guardrails"] = guardrails
+    from deployments.spend import attach_spend
+
+    spend = attach_spend(gateway, config, spend_ledger)
     gateway.chain = build_chain(config, {"router": router, "cache": gateway.cache, "guardrails": guardrails,
                                          "upstream": gateway._upstream, "metrics": gateway.metrics.local,
-                                         "sinks": gateway.sinks, "use_ray": use_ray})
+                                         "sinks": gateway.sinks, "use_ray": use_ray, "spend": spend})
     return gateway
 
 
@@ -70,11 +74,14 @@ def _sse_events(chunk: bytes) -> list[dict[str, Any]]:
 class Ingress:
     def __init__(self, config: Any, provider_handles: dict[str, Any] | None = None,
                  router_handle: Any = None, semantic_cache: Any = None, guardrails: Any = None) -> None:
+        from deployments.spend.service import ActorLedger
+
         from .metrics import actor_sink
 
         self.config = resolve_config(config)
         self.gateway = assemble_gateway(self.config, provider_handles, router_handle, actor_sink(),
-                                        semantic_cache=semantic_cache, guardrails=guardrails, use_ray=True)
+                                        semantic_cache=semantic_cache, guardrails=guardrails, use_ray=True,
+                                        spend_ledger=ActorLedger(self.config))
         from deployments.router.circuit import circuit_actor
 
         self.gateway.executor.circuits.attach(factory=circuit_actor)  # breakers shared by all replicas

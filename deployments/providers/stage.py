@@ -194,7 +194,12 @@ class RemoteProvider:
                                timeout: float | None = None) -> RemoteChatStream:
         gen = self._stream_handle.chat_stream.remote(body, ctx, timeout)
         first = await gen.__anext__()  # surfaces errors raised before the first byte
-        return RemoteChatStream(gen, first)
+        usage = None
+        if isinstance(first, dict):  # the whole stream came in one chunk: its usage report leads
+            usage, first = first.get("usage"), await gen.__anext__()
+        stream = RemoteChatStream(gen, first)
+        stream.usage = usage
+        return stream
 
     async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
         return await self._handle.embeddings.remote(body, ctx, timeout)

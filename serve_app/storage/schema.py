@@ -89,6 +89,22 @@ prompt_test = sa.Table(
     sa.Column("created_by", sa.Text),
 )
 
+# Every alert the spend ledger fired (deployments/spend): one row per (alert, period, level), which is
+# what makes an alert fire once per period across restarts; `deliveries` is each channel's outcome.
+spend_alerts = sa.Table(
+    "spend_alerts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("period_start", sa.Double, nullable=False),
+    sa.Column("level", sa.Double, nullable=False),
+    sa.Column("fired_at", sa.Double, nullable=False, index=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("details", JsonDoc),
+    sa.Column("deliveries", JsonDoc),
+    sa.UniqueConstraint("name", "period_start", "level", name="uq_spend_alerts_once"),
+)
+
 # record key -> column converter; keys absent from a record are stored as NULL.
 REQUEST_LOG_COLUMNS: dict[str, Callable[[object], object]] = {}
 
@@ -136,6 +152,7 @@ def create(*tables: sa.Table) -> Callable[[Connection], None]:
 MIGRATIONS: list[Migration] = [
     Migration(1, "request_log", create(request_log)),
     Migration(2, "prompts", create(prompt, prompt_version, prompt_label, prompt_test)),
+    Migration(3, "spend_alerts", create(spend_alerts)),
 ]
 LATEST = MIGRATIONS[-1].version
 
