@@ -60,7 +60,7 @@ class SemanticStage:
             from .embedder import MicroBatcher, shared_embedder
 
             embedder = await asyncio.to_thread(shared_embedder, self.config.embedding_model,
-                                               self.config.embed_threads)
+                                               self.config.embed_threads, self.config.embedding_runtime)
             batcher = MicroBatcher(embedder.encode, self.config.max_batch_size, self.config.batch_wait_timeout_s)
             self._embed = batcher.embed
             self.batcher = batcher
