@@ -82,7 +82,8 @@ def stats(ms: list[float]) -> str:
     if not ms:
         return "| 0 | - | - | - |"
     ms = sorted(ms)
-    return (f"| {len(ms)} | {statistics.median(ms):.3f} | {ms[int(len(ms) * 0.99) - 1 if len(ms) > 1 else 0]:.3f} "
+    p99 = ms[int(len(ms) * 0.99) - 1 if len(ms) > 1 else 0]
+    return (f"| {len(ms)} | {statistics.median(ms):.3f} | {p99:.3f} "
             f"| {ms[-1]:.3f} |")
 
 
@@ -118,7 +119,8 @@ async def periodic(n: int) -> list[str]:
             metrics_ms.append((time.perf_counter() - t) * 1e3)
     rows = ["| periodic work (per run) | runs | median ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|",
             f"| metrics flush: take + serialise ({per_flush} requests' delta) {stats(metrics_ms)}",
-            f"| records sink flush (its own loop; median {statistics.median(sink_sizes or [0]):.0f} records): "
+            f"| records sink flush (its own loop; median {statistics.median(sink_sizes or [0]):.0f} "
+            "records): "
             f"spool read + serialise + ack {stats(sink_ms)}"]
 
     from deployments.router.circuit import OPEN, CircuitBoard
@@ -165,7 +167,8 @@ async def periodic(n: int) -> list[str]:
     rows.append(f"| cache MemoryStore sweep, all of ~10,000 expired at once {stats(store_ms)}")
     rows.append(f"| cache MemoryStore sweep, one put's slice ({SWEEP_PER_PUT}) {stats(store_slice_ms)}")
     rows.append(f"| semantic VectorIndex sweep, all of ~10,000 expired at once {stats(index_ms)}")
-    rows.append(f"| semantic VectorIndex sweep, one insert's slice ({SWEEP_PER_INSERT}) {stats(index_slice_ms)}")
+    rows.append(f"| semantic VectorIndex sweep, one insert's slice ({SWEEP_PER_INSERT}) "
+                f"{stats(index_slice_ms)}")
     return rows
 
 
@@ -195,7 +198,8 @@ async def gc_pauses(n: int, mode: str) -> list[str]:
     gc.callbacks.remove(callback)
     rows = [f"gc mode `{mode}` (threshold {gc.get_threshold()}, frozen {gc.get_freeze_count()} objects), "
             f"{n} requests, {cpu:.1f} µs CPU/request", "",
-            "| generation | collections | median ms | p99 ms | max ms | total ms |", "|---|---:|---:|---:|---:|---:|"]
+            "| generation | collections | median ms | p99 ms | max ms | total ms |",
+            "|---|---:|---:|---:|---:|---:|"]
     for gen, ms in pauses.items():
         rows.append(f"| {gen} {stats(ms)[:-1]}| {sum(ms):.1f} |")
     return rows

@@ -345,7 +345,8 @@ def main() -> None:
         "--results", action="store_true", help="rewrite the quality section of bench/results/cache.md"
     )
     ap.add_argument("--failures", type=int, default=0, help="list this many wrong dev verdicts of each kind")
-    ap.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help="embedding runtime to score")
+    ap.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                    help="embedding runtime to score")
     args = ap.parse_args()
     lines = report(args.test, args.failures, args.runtime)
     print("\n".join(lines))

@@ -49,7 +49,8 @@ def timed(fn: Callable[[], Any], reps: int) -> tuple[float, float]:
     return statistics.median(walls) * 1e3, cpu * 1e3
 
 
-def stage_with(encode: Callable[[list[str]], np.ndarray], vecs: np.ndarray, texts: list[str]) -> SemanticStage:
+def stage_with(encode: Callable[[list[str]], np.ndarray], vecs: np.ndarray,
+               texts: list[str]) -> SemanticStage:
     cfg = CacheConfig(mode="semantic")
     batcher = MicroBatcher(encode, cfg.max_batch_size, cfg.batch_wait_timeout_s)
     stage = SemanticStage(cfg, batcher.embed, dim=vecs.shape[1])
@@ -74,15 +75,18 @@ def main() -> None:
     store = MemoryStore(10_000)
     loop = asyncio.new_event_loop()
     now = time.time()
-    loop.run_until_complete(store.put(Entry("k999", b"x" * 2000, "p", "m", "s", STORED, STORED, now, now + 3600)))
+    entry = Entry("k999", b"x" * 2000, "p", "m", "s", STORED, STORED, now, now + 3600)
+    loop.run_until_complete(store.put(entry))
     rows: list[tuple[str, tuple[float, float]]] = [
         ("tokenise (HF tokenizers, 1 text)", timed(lambda: onnx_emb.tokenize([QUERY]), reps)),
-        ("embed: torch, sentence-transformers encode (1 thread)", timed(lambda: torch_emb.encode([QUERY]), reps)),
+        ("embed: torch, sentence-transformers encode (1 thread)",
+         timed(lambda: torch_emb.encode([QUERY]), reps)),
         ("embed: ONNX Runtime, tokenise + run (1 thread)", timed(lambda: onnx_emb.encode([QUERY]), reps)),
         ("FAISS search, 1,000 vectors in scope", timed(lambda: index.search("s", qvec, 4, now, 0.8), reps)),
         ("verifier: features(query) + check", timed(lambda: check(features(QUERY), cf), reps)),
         ("verifier: check only", timed(lambda: check(qf, cf), reps)),
-        ("store read (memory)", timed(lambda: loop.run_until_complete(store.get("k999", now, 0, "hits")), reps)),
+        ("store read (memory)",
+         timed(lambda: loop.run_until_complete(store.get("k999", now, 0, "hits")), reps)),
     ]
     for label, emb in (("torch", torch_emb), ("ONNX", onnx_emb)):
         stage = stage_with(emb.encode, vecs, filler)

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .expiry import due
+
 
 @dataclass(slots=True)
 class Slot:
@@ -135,11 +137,7 @@ class VectorIndex:
         """Remove expired vectors, popping at most `limit` heap items (None: all). Bounded sweeps keep
         the event loop free: removing 10,000 vectors at once blocks it ~30 ms (bench/loop_blocking.py)."""
         expired: list[str] = []
-        heap = self.expiry
-        while heap and heap[0][0] <= now and limit != 0:
-            if limit is not None:
-                limit -= 1
-            expires, key = heapq.heappop(heap)
+        for expires, key in due(self.expiry, now, limit):
             loc = self.where.get(key)
             if loc is None:
                 continue  # removed or re-added since (a stale heap item)
@@ -147,7 +145,7 @@ class VectorIndex:
             if slot is not None and slot.expires == expires:
                 self.remove(key)
                 expired.append(key)
-        if len(heap) > 2 * len(self.where) + 64:  # stale items of removed keys: rebuild
+        if len(self.expiry) > 2 * len(self.where) + 64:  # stale items of removed keys: rebuild
             self.expiry = [(s.expires, s.key) for sc in self.scopes.values() for s in sc.slots if s is not None]
             heapq.heapify(self.expiry)
         return expired

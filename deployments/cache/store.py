@@ -30,6 +30,8 @@ from typing import Any
 
 import orjson
 
+from .expiry import due
+
 COUNTERS = ("hits", "semantic_hits", "misses")
 REMOVALS = ("evictions", "expirations")
 GRACE_S = 60
@@ -122,11 +124,7 @@ class MemoryStore:
         slice: after an idle hour the whole cache may be due at once, and removing 10,000 entries
         blocks the event loop ~20 ms (bench/loop_blocking.py); `get` already ignores expired ones."""
         removed = []
-        heap = self.expiry
-        while heap and heap[0][0] <= now and limit != 0:
-            if limit is not None:
-                limit -= 1
-            expires, key = heapq.heappop(heap)
+        for expires, key in due(self.expiry, now, limit):
             entry = self.entries.get(key)
             if entry is not None and entry.expires == expires:
                 self._drop(key, "expirations")
