@@ -55,3 +55,12 @@ def test_export_is_reused(onnx_embedder, monkeypatch) -> None:
 def test_default_runtime_is_onnx() -> None:
     assert CacheConfig().embedding_runtime == "onnx"
     assert CacheConfig(embedding_runtime="torch").embedding_runtime == "torch"
+
+
+def test_shared_embedder_picks_the_runtime(onnx_embedder, embedder) -> None:
+    from deployments.cache.embedder import Embedder, shared_embedder
+    from deployments.cache.onnx_embedder import OnnxEmbedder
+
+    onnx = shared_embedder("all-MiniLM-L6-v2", 1, "onnx")
+    assert isinstance(onnx, OnnxEmbedder) and shared_embedder("all-MiniLM-L6-v2", 1, "onnx") is onnx
+    assert isinstance(shared_embedder("all-MiniLM-L6-v2", 1, "torch"), Embedder)
