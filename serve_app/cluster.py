@@ -58,6 +58,18 @@ LOCAL_CLUSTER_FLAGS = {
     # A driver resolves its own address as 127.0.0.1 too (Ray's single-machine mode; see the docstring).
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
 }
+
+# Ray's per-process background work the gateway does not use (raygate keeps its own metrics, served
+# at /metrics): each setting is what Ray does by default in every Ray process on the gateway's cores.
+# Measured idle CPU and what stays Ray's: bench/results/latest.md, "Tail latency: findings".
+RAY_BACKGROUND = {
+    # Ray's metrics pipeline (core workers and raylet record and export to the dashboard agent every
+    # few seconds; Serve's replicas observe a latency histogram per request): nothing reads it here.
+    "RAY_enable_metrics_collection": "0",
+    # Per-handler timing of every event on Ray's C++ event loops (for Ray's debug dumps).
+    "RAY_event_stats": "0",
+}
+SERVE_FLAGS.update(RAY_BACKGROUND)
 QUIET_LOGGING = {"enable_access_log": False, "log_level": "WARNING"}
 REDIS_PORT = 6379
 # Ray 2.60 renders `bind *:<stats port>` and `bind :<metrics port>` for HAProxy; these pick the host.

@@ -63,8 +63,9 @@ def load(path: Path) -> list[dict]:
 class VectorCache:
     """text -> normalised MiniLM vector, persisted under bench/cache/vectors/."""
 
-    def __init__(self, model: str = "all-MiniLM-L6-v2") -> None:
-        self.path = HERE / "vectors" / f"{model}.npz"
+    def __init__(self, model: str = "all-MiniLM-L6-v2", runtime: str = "torch") -> None:
+        self.path = HERE / "vectors" / (f"{model}.npz" if runtime == "torch" else f"{model}.{runtime}.npz")
+        self.runtime = runtime
         self.vecs: dict[str, np.ndarray] = {}
         self.model = model
         if self.path.exists():
@@ -76,7 +77,7 @@ class VectorCache:
         if missing:
             from deployments.cache.embedder import shared_embedder
 
-            emb = shared_embedder(self.model, 1)
+            emb = shared_embedder(self.model, 1, self.runtime)
             for i in range(0, len(missing), 64):
                 chunk = missing[i : i + 64]
                 self.vecs.update(zip(chunk, emb.encode(chunk), strict=True))
@@ -155,8 +156,8 @@ def pct(x: float, digits: int = 1) -> str:
     return f"{x * 100:.{digits}f}%"
 
 
-def report(with_test: bool = False, failures: int = 0) -> list[str]:
-    cache = VectorCache()
+def report(with_test: bool = False, failures: int = 0, runtime: str = "torch") -> list[str]:
+    cache = VectorCache(runtime=runtime)
     held = load(HELDOUT)
     splits = ["dev", "test"] if with_test else ["dev"]
     held = [p for p in held if p["split"] in splits]
@@ -344,8 +345,10 @@ def main() -> None:
         "--results", action="store_true", help="rewrite the quality section of bench/results/cache.md"
     )
     ap.add_argument("--failures", type=int, default=0, help="list this many wrong dev verdicts of each kind")
+    ap.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                    help="embedding runtime to score")
     args = ap.parse_args()
-    lines = report(args.test, args.failures)
+    lines = report(args.test, args.failures, args.runtime)
     print("\n".join(lines))
     if args.results:
         update_results(lines)

@@ -31,7 +31,7 @@ class SemanticCache:
 
         cfg = cache_config if isinstance(cache_config, CacheConfig) else CacheConfig.model_validate(cache_config)
         self.config = cfg
-        self.embedder = shared_embedder(cfg.embedding_model, cfg.embed_threads)
+        self.embedder = shared_embedder(cfg.embedding_model, cfg.embed_threads, cfg.embedding_runtime)
         self._embed_batch.set_max_batch_size(cfg.max_batch_size)
         self._embed_batch.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
         store = RedisStore(cfg.url, cfg.prefix, cfg.max_size) if cfg.backend == "redis" else None

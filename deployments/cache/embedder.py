@@ -66,9 +66,19 @@ _shared: dict[str, Embedder] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_embedder(model_name: str = DEFAULT_MODEL, threads: int | None = None) -> Embedder:
-    """The process's embedder for `model_name` (loaded on first use). torch's thread count is
-    process-wide: `threads`, when given, applies to every embedder in the process."""
+def shared_embedder(model_name: str = DEFAULT_MODEL, threads: int | None = None,
+                    runtime: str = "torch") -> Any:
+    """The process's embedder for `model_name` on `runtime` (loaded on first use). torch's thread
+    count is process-wide: `threads`, when given, applies to every torch embedder in the process.
+    `runtime="onnx"` (ONNX Runtime, see onnx_embedder.py) applies to the packaged model only."""
+    if runtime == "onnx" and model_name == DEFAULT_MODEL:
+        with _shared_lock:
+            emb = _shared.get("onnx:" + model_name)
+            if emb is None:
+                from .onnx_embedder import OnnxEmbedder
+
+                emb = _shared["onnx:" + model_name] = OnnxEmbedder(threads)
+            return emb
     with _shared_lock:
         emb = _shared.get(model_name)
         if emb is None:

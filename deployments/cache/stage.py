@@ -31,7 +31,7 @@ log = logging.getLogger("raygate.cache")
 
 Embed = Callable[[str], Awaitable[np.ndarray]]
 RECENT_VECTORS = 4096
-SWEEP_EVERY_S = 60.0
+SWEEP_PER_INSERT = 64  # heap items; an insert adds one, so the sweep keeps up
 
 
 @dataclass(slots=True)
@@ -52,7 +52,6 @@ class SemanticStage:
         self._started: asyncio.Task | None = None
         self._sync_task: asyncio.Task | None = None
         self._closing = False
-        self._last_sweep = time.time()
 
     # -- start-up: model, index, redis sync --------------------------------------------------------
     async def _start(self) -> None:
@@ -60,7 +59,7 @@ class SemanticStage:
             from .embedder import MicroBatcher, shared_embedder
 
             embedder = await asyncio.to_thread(shared_embedder, self.config.embedding_model,
-                                               self.config.embed_threads)
+                                               self.config.embed_threads, self.config.embedding_runtime)
             batcher = MicroBatcher(embedder.encode, self.config.max_batch_size, self.config.batch_wait_timeout_s)
             self._embed = batcher.embed
             self.batcher = batcher
@@ -184,10 +183,9 @@ class SemanticStage:
         vec = await self.vector(text)
         self.index.add(ns + "|" + scope, ns + "|" + key, vec, text, expires)
         self.counters["inserts"] += 1
-        now = time.time()
-        if now - self._last_sweep > SWEEP_EVERY_S:  # drop expired vectors (search already skips them)
-            self._last_sweep = now
-            self.counters["expired_vectors"] += len(self.index.sweep(now))
+        # drop a bounded slice of expired vectors on every insert (search already skips them): no
+        # periodic burst that holds the event loop
+        self.counters["expired_vectors"] += len(self.index.sweep(time.time(), SWEEP_PER_INSERT))
         if self.store is not None:  # shared backend: persist the vector, tell the other replicas
             return await self.store.set_vector(key, np.asarray(vec, dtype=np.float32).tobytes())
         return True

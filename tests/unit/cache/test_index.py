@@ -63,3 +63,15 @@ def test_clear_by_namespace_prefix():
     idx.add("r1|s", "r1|a", unit(1), "a", 1e12)
     idx.add("r2|s", "r2|b", unit(2), "b", 1e12)
     assert idx.clear("r1|") == 1 and "r2|b" in idx and "r1|a" not in idx
+
+
+def test_bounded_sweep_pops_a_slice_and_skips_re_added_keys():
+    idx = VectorIndex(8)
+    for i in range(10):
+        idx.add("s", f"k{i}", unit(i), "t", 100.0 + i)
+    idx.add("s", "k0", unit(0), "t", 1e12)  # re-added with a later expiry: its old heap item is stale
+    first = idx.sweep(1000.0, limit=4)
+    assert first == ["k1", "k2", "k3"]  # the stale k0 item used one of the four pops
+    rest = idx.sweep(1000.0)
+    assert rest == [f"k{i}" for i in range(4, 10)]
+    assert len(idx) == 1 and "k0" in idx and idx.sweep(1000.0) == []

@@ -127,3 +127,18 @@ def test_redis_entries_survive_a_new_client_and_keys_stay_under_the_prefix(redis
     keys = redis.Redis.from_url(REDIS_URL).keys("*")
     ours = [k for k in keys if k.decode().startswith(redis_prefix)]
     assert ours and all(k.decode().startswith(redis_prefix) for k in ours)
+
+
+def test_a_put_sweeps_a_bounded_slice_of_expired_entries():
+    from deployments.cache.store import SWEEP_PER_PUT
+
+    store = MemoryStore(100_000)
+    n = SWEEP_PER_PUT * 3
+    for i in range(n):
+        run(store.put(Entry(f"k{i}", b"x", "p", "m", created=0.0, expires=10.0)))
+    removed = run(store.put(Entry("new", b"x", "p", "m", created=20.0, expires=100.0)))
+    assert len(removed) == SWEEP_PER_PUT and len(store.entries) == n - SWEEP_PER_PUT + 1
+    for j in range(3):
+        run(store.put(Entry(f"more{j}", b"x", "p", "m", created=20.0, expires=100.0)))
+    assert set(store.entries) == {"new", "more0", "more1", "more2"}
+    assert run(store.get("k0", 20.0, 0.0, "hits")) is None
