@@ -104,8 +104,9 @@ class StorageSink:
         rescan_at = time.monotonic() + self.rescan_s
         while True:
             if self.spool.pending < self.batch_size:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
+                try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow close()'s cancel
+                    async with asyncio.timeout(self.flush_interval_s):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
                 self._wake.clear()
@@ -138,7 +139,8 @@ class StorageSink:
         if batch.lines:
             started = time.perf_counter()
             try:
-                stored = await asyncio.wait_for(self.writer.write(batch.lines), self.write_timeout_s)
+                async with asyncio.timeout(self.write_timeout_s):
+                    stored = await self.writer.write(batch.lines)
             except Exception as exc:
                 self._write_failed(exc)
                 return False
