@@ -2,6 +2,7 @@
 
     before, in this order ─▶ upstream call ─▶ after, in reverse order
 
+    bodies  (its after runs last) request/response bodies into the log record deployments/observability
     route   router.plan(): the Plan (ordered attempts) for this request       deployments/router
     cache   exact/semantic lookup (answers hits) · store / record the stream  deployments/cache
 
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from deployments.cache.cache_stage import CacheStage
+from deployments.observability.bodies import bodies_stage
 from deployments.router.route_stage import RouteStage
 
 from .lifecycle import Chain, Stage
@@ -24,6 +26,8 @@ from .lifecycle import Chain, Stage
 StageFactory = Callable[[Any, dict[str, Any]], Stage | None]
 
 ORDER: list[tuple[str, StageFactory]] = [
+    # first, so its `after` runs last: the bodies as the other stages left them (masked)
+    ("bodies", lambda config, parts: bodies_stage(config)),
     ("route", lambda config, parts: RouteStage(parts["router"])),
     # clients may opt in per request (body `cache`, x-raygate-cache), so the cache is always a stage
     ("cache", lambda config, parts: CacheStage(parts["cache"]) if parts.get("cache") is not None else None),

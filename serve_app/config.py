@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from deployments.cache.config import CacheConfig, check_strategy_cache_settings
+from deployments.observability.config import ObservabilityConfig, check_observability
 from deployments.providers import registry as provider_registry
 from deployments.providers.base import ProviderConfig
 from deployments.router.config import StrategyConfig
@@ -100,6 +101,7 @@ class GatewayConfig(StrictModel):
     placement: PlacementSection = Field(default_factory=PlacementSection)
     serve: ServeSection = Field(default_factory=ServeSection)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     source: str = Field("<dict>", exclude=True, description="Where the config came from.")
 
     def __repr_args__(self):  # SecretStr already masks keys; keep the source path visible
@@ -205,6 +207,7 @@ def _check_references(cfg: GatewayConfig) -> None:
             raise ConfigError(src, f"{path}.provider", f"unknown provider {target.provider!r}")
     check_strategies(cfg)
     check_strategy_cache_settings(cfg)
+    check_observability(cfg)
 
 
 def _check_unique_keys(cfg: GatewayConfig) -> None:

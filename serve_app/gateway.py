@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from deployments.observability.traceparent import valid_traceparent
 from deployments.providers.base import CallContext
 from deployments.providers.stage import parse_usage
 from deployments.router.executor import Executor, Outcome
@@ -73,6 +74,7 @@ class Gateway:
         self.sinks: list[Any] = [RecordMetrics(metrics.local)]  # consumers of finished records
         self.records: Any = None  # the storage sink, for GET /v1/admin/logs/{id} (None: not stored)
         self.auditors: list[Any] = [AuditLog()]  # consumers of audit events (`submit(event)`)
+        self.background: list[Any] = []  # services with async start()/close() run with the replica
         self.admin_prefixes.append(("GET", "/v1/admin/logs/", self.admin_log))
 
     def attach_records(self, sink: Any) -> None:
@@ -84,6 +86,8 @@ class Gateway:
     def begin(self, kind: str | None, headers: dict[str, str], via: str = "http",
               client_ip: str | None = None) -> RequestRecord:
         """A new record; `kind` None for requests that are not recorded (health, models, admin)."""
+        if kind is not None:
+            self.metrics.local.in_flight += 1
         return RequestRecord(new_request_id(headers.get("x-request-id")), kind, via, headers,  # type: ignore[arg-type]
                              client_ip)
 
@@ -124,8 +128,9 @@ class Gateway:
         model = body.get("model")
         rec.metadata, rec.stream, rec.requested_model = metadata, stream, model
         ex.route = RouteRequest(model, provider, config, metadata, headers, body)
+        traceparent = headers.get("traceparent")  # passed upstream; with tracing on, the span's replaces it
         ex.call = CallContext("", "", rec.request_id, include_usage, int(time.time()), client_headers,
-                              metadata or None)
+                              metadata or None, traceparent=traceparent and valid_traceparent(traceparent))
         return ex
 
     async def _upstream(self, ex: Exchange) -> Answer:
@@ -252,9 +257,13 @@ class Gateway:
         if self.records is not None:
             self.records.start()
         self.metrics.start()
+        for service in self.background:
+            await service.start()
 
     async def close(self) -> None:
         """Replica shutdown: last metrics, then the records still spooled (bounded; the rest stay on disk)."""
+        for service in self.background:
+            await service.close()
         if self.records is not None:
             await self.records.close()
         await self.metrics.stop()

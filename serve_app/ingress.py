@@ -45,6 +45,9 @@ def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | N
     if semantic_cache is not None:
         gateway.remote_stages["SemanticCache"] = semantic_cache
     gateway.chain = build_chain(config, {"router": router, "cache": gateway.cache})
+    from deployments.observability.setup import attach_observability
+
+    attach_observability(gateway, config)
     return gateway
 
 

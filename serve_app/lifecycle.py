@@ -69,7 +69,7 @@ class RequestRecord:
         "request_id", "kind", "via", "headers", "received_at", "started", "first_byte_at", "done_at",
         "key_id", "client_ip", "metadata", "stream", "requested_model", "provider", "model", "route",
         "attempts", "cache", "usage", "status", "error_type", "error_code", "error_message",
-        "latency_ms", "ttft_ms", "facts", "finished",
+        "latency_ms", "ttft_ms", "facts", "finished", "trace",
     )
 
     def __init__(self, request_id: str, kind: str = "chat", via: str = "http",
@@ -101,6 +101,7 @@ class RequestRecord:
         self.ttft_ms: float | None = None
         self.facts: dict[str, Any] = {}
         self.finished = False
+        self.trace: Any = None  # the request's live spans when tracing is on (never stored)
 
     def fact(self, name: str, value: Any) -> None:
         """A stage's own fact (a guardrail verdict, a cost, a rate-limit decision), stored as-is."""
@@ -181,19 +182,27 @@ def overrides_after(stage: Stage) -> bool:
 
 
 class Chain:
-    """The configured stages around one upstream call."""
+    """The configured stages around one upstream call.
 
-    __slots__ = ("stages", "_after")
+    `observer` (deployments/observability/stage_timing.py), when set, is told when the chain starts
+    (`begin(ex)`), after every stage phase (`stage(ex, name, phase, start_ns, error)`) and of the
+    answer (`answered(ex, answer)`); None (metrics and tracing off) runs the untimed loop.
+    """
 
-    def __init__(self, stages: list[Stage]) -> None:
+    __slots__ = ("stages", "_after", "observer")
+
+    def __init__(self, stages: list[Stage], observer: Any = None) -> None:
         self.stages = list(stages)
         self._after = [overrides_after(s) for s in self.stages]
+        self.observer = observer
 
     @property
     def names(self) -> list[str]:
         return [s.name for s in self.stages]
 
     async def run(self, ex: Exchange, call: Callable[[Exchange], Awaitable[Answer]]) -> Answer:
+        if self.observer is not None:
+            return await self._run_observed(ex, call)
         ran = 0
         answer: Answer | None = None
         for stage in self.stages:
@@ -207,6 +216,39 @@ class Chain:
         for i in range(ran - 1, -1, -1):
             if after[i]:
                 answer = await self.stages[i].after(ex, answer)
+        return answer
+
+    async def _run_observed(self, ex: Exchange, call: Callable[[Exchange], Awaitable[Answer]]) -> Answer:
+        """`run`, with each stage phase timed and reported to the observer."""
+        obs, clock = self.observer, time.time_ns
+        obs.begin(ex)
+        ran = 0
+        answer: Answer | None = None
+        for stage in self.stages:
+            started = clock()
+            try:
+                answer = await stage.before(ex)
+            except BaseException as exc:
+                obs.stage(ex, stage.name, "before", started, exc)
+                raise
+            obs.stage(ex, stage.name, "before", started, None)
+            if answer is not None:
+                break
+            ran += 1
+        if answer is None:
+            answer = await call(ex)
+        after = self._after
+        for i in range(ran - 1, -1, -1):
+            if after[i]:
+                stage = self.stages[i]
+                started = clock()
+                try:
+                    answer = await stage.after(ex, answer)
+                except BaseException as exc:
+                    obs.stage(ex, stage.name, "after", started, exc)
+                    raise
+                obs.stage(ex, stage.name, "after", started, None)
+        obs.answered(ex, answer)
         return answer
 
 
