@@ -95,9 +95,9 @@ class Gateway:
         """Finish the record (once) and hand it to the sinks; before the response's last byte."""
         if rec.kind is None or not rec.close(status, error):
             return
-        if rec.provider is None and rec.attempts:
+        if rec.attempts and (rec.provider is None or rec.model is None):  # a failure names what it tried last
             last = rec.attempts[-1]
-            rec.provider, rec.model = last["provider"], last["model"]
+            rec.provider, rec.model = rec.provider or last["provider"], rec.model or last["model"]
         submit_all(self.sinks, rec)
 
     def fail(self, rec: RequestRecord, exc: BaseException) -> None:
