@@ -241,7 +241,10 @@ class RemoteChatStream:
         self.usage: dict[str, Any] | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self._first
+        if isinstance(self._first, dict):  # a stream that arrived in one piece: its usage report comes first
+            self.usage = self._first.get("usage")
+        else:
+            yield self._first
         async for chunk in self._gen:
             if isinstance(chunk, dict):  # the deployment's closing usage report, not stream bytes
                 self.usage = chunk.get("usage")
