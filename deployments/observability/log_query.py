@@ -59,9 +59,8 @@ def log_statement(q: LogQuery) -> sa.Select:
         where.append(t.c.received_at >= q.since)
     if q.until is not None:
         where.append(t.c.received_at < q.until)
-    if q.after is not None:
-        at, request_id = q.after
-        where.append(sa.or_(t.c.received_at < at, sa.and_(t.c.received_at == at, t.c.request_id < request_id)))
+    if q.after is not None:  # a row value: both databases seek the index to it (an OR of two ranges they don't)
+        where.append(sa.tuple_(t.c.received_at, t.c.request_id) < sa.tuple_(*q.after))
     return (sa.select(t.c.received_at, t.c.request_id, t.c.record).where(*where)
             .order_by(t.c.received_at.desc(), t.c.request_id.desc()).limit(q.limit + 1))
 

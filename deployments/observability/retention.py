@@ -48,7 +48,7 @@ async def enforce_retention(storage: Any, policy: RetentionConfig, now: float | 
                 boundary = (await conn.execute(boundary_q)).first()
             if boundary is not None:  # keep the newest max_rows: delete everything older than the last kept
                 at, request_id = boundary
-                older = sa.or_(t.c.received_at < at, sa.and_(t.c.received_at == at, t.c.request_id < request_id),
+                older = sa.or_(sa.tuple_(t.c.received_at, t.c.request_id) < sa.tuple_(at, request_id),
                                t.c.received_at.is_(None))
                 by_rows = await _delete_before(storage, older)
         if by_age or by_rows:

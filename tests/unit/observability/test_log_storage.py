@@ -117,13 +117,22 @@ async def test_queries_on_sqlite(storage: Storage) -> None:
 async def test_the_query_uses_an_index_not_a_scan(storage: Storage) -> None:
     from deployments.observability.log_query import log_statement
 
+    from deployments.observability.params import encode_cursor
+
+    await storage.write_records([sample(i) for i in range(200)])
+    async with storage.engine.begin() as conn:
+        await conn.exec_driver_sql("ANALYZE")
+    cursor = encode_cursor([1700000100.0, "req-100"])
     for params in ({}, {"status": "error"}, {"provider": "x"}, {"user_id": "u"}, {"session_id": "s"},
-                   {"key": "k"}, {"trace_id": "t"}, {"model": "m"}):
-        stmt = log_statement(parse_log_query(params))
-        sql = str(stmt.compile(dialect=storage.engine.dialect, compile_kwargs={"literal_binds": True}))
-        async with storage.engine.connect() as conn:
-            plan = " ".join(str(r[-1]) for r in (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all())
-        assert "USING INDEX ix_request_log_" in plan and "TEMP B-TREE" not in plan, (params, plan)
+                   {"key": "k"}, {"trace_id": "t"}, {"model": "m"}, {"since": "1700000010", "until": "1700000090"}):
+        for page in ({}, {"cursor": cursor}):  # with bound parameters, as the query runs
+            compiled = log_statement(parse_log_query({**params, **page})).compile(dialect=storage.engine.dialect)
+            values = tuple(compiled.params[k] for k in compiled.positiontup)
+            async with storage.engine.connect() as conn:
+                rows = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", values)).all()
+            plan = " ".join(str(r[-1]) for r in rows)
+            assert "USING INDEX ix_request_log_" in plan and "TEMP B-TREE" not in plan, (params, page, plan)
+            assert "MULTI-INDEX" not in plan, plan
 
 
 async def test_upgrade_from_version_1(sqlite_config: StorageConfig) -> None:
