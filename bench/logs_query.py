@@ -44,20 +44,47 @@ def make_record(i: int, rng: random.Random) -> dict[str, Any]:
     user = rng.randrange(20_000)
     received = T0 + i * SPAN_S / ARGS.rows + rng.random() * 0.001
     return {
-        "request_id": f"req-{i:08d}-{rng.getrandbits(32):08x}", "kind": "chat", "via": "http",
-        "received_at": received, "first_byte_at": received + 0.3, "done_at": received + 1.2,
-        "key_id": f"key-{rng.randrange(40)}", "client_ip": f"10.0.{rng.randrange(256)}.{rng.randrange(256)}",
+        "request_id": f"req-{i:08d}-{rng.getrandbits(32):08x}",
+        "kind": "chat",
+        "via": "http",
+        "received_at": received,
+        "first_byte_at": received + 0.3,
+        "done_at": received + 1.2,
+        "key_id": f"key-{rng.randrange(40)}",
+        "client_ip": f"10.0.{rng.randrange(256)}.{rng.randrange(256)}",
         "metadata": {"user_id": f"user-{user}", "session_id": f"sess-{i // 20}", "trace_id": f"trace-{i}"},
-        "stream": rng.random() < 0.4, "requested_model": f"model-{rng.randrange(60)}", "provider": provider,
-        "model": f"model-{rng.randrange(60)}", "route": "default",
-        "attempts": [{"provider": provider, "model": "m", "route": "default", "status": status, "error_class": None,
-                      "duration_ms": 900.0}],
+        "stream": rng.random() < 0.4,
+        "requested_model": f"model-{rng.randrange(60)}",
+        "provider": provider,
+        "model": f"model-{rng.randrange(60)}",
+        "route": "default",
+        "attempts": [
+            {
+                "provider": provider,
+                "model": "m",
+                "route": "default",
+                "status": status,
+                "error_class": None,
+                "duration_ms": 900.0,
+            }
+        ],
         "cache": rng.choice(("miss", "miss", "exact", None)),
-        "usage": {"input": rng.randrange(2000), "cached_input": 0, "cache_write": 0, "output": rng.randrange(800),
-                  "reasoning": 0},
-        "status": status, "error_type": None if status == 200 else "upstream_error", "error_code": None,
-        "error_message": None if status == 200 else "upstream failed", "latency_ms": 1200.0, "ttft_ms": 300.0,
-        "facts": {"trace": {"trace_id": f"{rng.getrandbits(128):032x}", "span_id": f"{rng.getrandbits(64):016x}"}},
+        "usage": {
+            "input": rng.randrange(2000),
+            "cached_input": 0,
+            "cache_write": 0,
+            "output": rng.randrange(800),
+            "reasoning": 0,
+        },
+        "status": status,
+        "error_type": None if status == 200 else "upstream_error",
+        "error_code": None,
+        "error_message": None if status == 200 else "upstream failed",
+        "latency_ms": 1200.0,
+        "ttft_ms": 300.0,
+        "facts": {
+            "trace": {"trace_id": f"{rng.getrandbits(128):032x}", "span_id": f"{rng.getrandbits(64):016x}"}
+        },
     }
 
 
@@ -79,7 +106,9 @@ async def fill(storage: Storage, rows: int) -> float:
 async def cursor_after(storage: Storage, params: dict[str, str], pages: int) -> str:
     cursor = None
     for _ in range(pages):
-        page = await select_logs(storage, parse_log_query({**params, **({"cursor": cursor} if cursor else {})}))
+        page = await select_logs(
+            storage, parse_log_query({**params, **({"cursor": cursor} if cursor else {})})
+        )
         cursor = page["next_cursor"]
     assert cursor is not None
     return cursor
@@ -90,8 +119,14 @@ async def measure(storage: Storage, rounds: int) -> list[tuple[str, int, float, 
     deep = await cursor_after(storage, {"limit": "100"}, 100)  # the 101st page
     t = schema.request_log
     async with storage.engine.connect() as conn:  # a user, session and trace that exist, mid-table
-        middle = (await conn.execute(sa.select(t.c.user_id, t.c.session_id, t.c.trace_id)
-                                     .order_by(t.c.received_at).offset(ARGS.rows // 2).limit(1))).one()
+        middle = (
+            await conn.execute(
+                sa.select(t.c.user_id, t.c.session_id, t.c.trace_id)
+                .order_by(t.c.received_at)
+                .offset(ARGS.rows // 2)
+                .limit(1)
+            )
+        ).one()
     shapes = [
         ("newest 100 (no filter)", {"limit": "100"}),
         ("status=error", {"status": "error", "limit": "100"}),
@@ -154,16 +189,26 @@ async def run_backend(backend: str) -> dict[str, Any]:
 
 
 def report(runs: list[dict[str, Any]]) -> str:
-    lines = ["# Logs query over a million rows", "",
-             f"`python bench/logs_query.py --rows {ARGS.rows} --rounds {ARGS.rounds}` on "
-             f"{platform.node() and 'this machine'} ({os.cpu_count()} cores, shared with other work; "
-             f"Python {platform.python_version()}). Each figure is one `select_logs` call (the query plus "
-             "decoding the page's JSON records) in the process that holds the connection, as the writer "
-             "actor runs it; the HTTP hop and the actor call add about a millisecond.", ""]
+    lines = [
+        "# Logs query over a million rows",
+        "",
+        f"`python bench/logs_query.py --rows {ARGS.rows} --rounds {ARGS.rounds}` on "
+        f"{platform.node() and 'this machine'} ({os.cpu_count()} cores, shared with other work; "
+        f"Python {platform.python_version()}). Each figure is one `select_logs` call (the query plus "
+        "decoding the page's JSON records) in the process that holds the connection, as the writer "
+        "actor runs it; the HTTP hop and the actor call add about a millisecond.",
+        "",
+    ]
     for run in runs:
-        lines += [f"## {run['backend']}", "", f"{ARGS.rows:,} rows written in {run['fill_s']:.0f} s "
-                  f"({ARGS.rows / run['fill_s']:,.0f} rows/s, batches of {BATCH}, all indexes in place).", "",
-                  "| query | rows returned | median ms | max ms |", "|---|---:|---:|---:|"]
+        lines += [
+            f"## {run['backend']}",
+            "",
+            f"{ARGS.rows:,} rows written in {run['fill_s']:.0f} s "
+            f"({ARGS.rows / run['fill_s']:,.0f} rows/s, batches of {BATCH}, all indexes in place).",
+            "",
+            "| query | rows returned | median ms | max ms |",
+            "|---|---:|---:|---:|",
+        ]
         lines += [f"| {name} | {n} | {med:.1f} | {mx:.1f} |" for name, n, med, mx in run["results"]]
         lines.append("")
     return "\n".join(lines)

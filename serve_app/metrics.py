@@ -64,7 +64,7 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
                             ("provider", "model")),
     "raygate_refusals_total": ("counter", "Requests the gateway refused before any upstream call "
                                "(rate_limit, budget).", ("reason",)),
-    "raygate_guardrail_verdicts_total": ("counter", "Guardrail verdicts, from the record's `guardrails` fact.",
+    "raygate_guardrail_verdicts_total": ("counter", "Guardrail verdicts (the record's `guardrails` fact).",
                                          ("guardrail", "verdict")),
 }
 DEFAULT_PREFIX = "raygate"
@@ -269,7 +269,8 @@ class RecordMetrics:
             self.local.inc("raygate_spend_total", (provider, model), usd)
         verdicts = facts.get("guardrails")
         if isinstance(verdicts, dict):  # {name: verdict} or {name: {"verdict": ...}}
-            verdicts = [{"name": k, **(v if isinstance(v, dict) else {"verdict": v})} for k, v in verdicts.items()]
+            verdicts = [{"name": k, **(v if isinstance(v, dict) else {"verdict": v})}
+                        for k, v in verdicts.items()]
         if isinstance(verdicts, list):
             for v in verdicts:
                 if isinstance(v, dict):

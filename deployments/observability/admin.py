@@ -27,8 +27,11 @@ class AdminReads:
     def _writer(self) -> Any:
         records = self.gateway.records
         if records is None:
-            raise not_found("request logs and audit events are not stored (storage.enabled is false)",
-                            code="storage_disabled", param=None)
+            raise not_found(
+                "request logs and audit events are not stored (storage.enabled is false)",
+                code="storage_disabled",
+                param=None,
+            )
         return records.writer
 
     async def logs(self, params: dict[str, str] | None, admin_id: str) -> Reply:

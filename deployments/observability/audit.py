@@ -27,20 +27,26 @@ log = logging.getLogger("raygate.audit")
 MASK = "***"
 MAX_QUEUE = 10_000
 # field names whose values are secrets whatever they look like
-_SECRET_NAME = re.compile(r"((^|[_-])key$|api[-_]?key|secret|passw|token$|authorization|credential|private[_-]?key)",
-                          re.I)
+_SECRET_NAME = re.compile(
+    r"((^|[_-])key$|api[-_]?key|secret|passw|token$|authorization|credential|private[_-]?key)", re.I
+)
 # values that look like a credential wherever they appear
 _SECRET_VALUE = re.compile(
     r"(sk-[A-Za-z0-9_\-]{6,}|(?:pk|rk|sk)_(?:live|test)_[A-Za-z0-9]{6,}|gh[pousr]_[A-Za-z0-9]{10,}"
     r"|xox[abpr]-[A-Za-z0-9\-]{6,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{20,}|(?i:bearer)\s+\S+"
-    r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@))")
+    r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@))"
+)
 
 
 def mask_secrets(value: Any, name: str = "") -> Any:
     """A copy of `value` with secret-named fields and secret-looking strings replaced by `***`."""
     if isinstance(value, dict):
-        return {k: MASK if isinstance(k, str) and _SECRET_NAME.search(k) and v is not None
-                else mask_secrets(v, str(k)) for k, v in value.items()}
+        return {
+            k: MASK
+            if isinstance(k, str) and _SECRET_NAME.search(k) and v is not None
+            else mask_secrets(v, str(k))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [mask_secrets(v, name) for v in value]
     if isinstance(value, str):
@@ -49,8 +55,14 @@ def mask_secrets(value: Any, name: str = "") -> Any:
 
 
 def audit_row(event: dict[str, Any]) -> dict[str, Any]:
-    return {"at": float(event.get("at") or 0.0), "actor": event.get("actor"), "action": str(event.get("action")),
-            "outcome": str(event.get("outcome")), "client_ip": event.get("client_ip"), "event": event}
+    return {
+        "at": float(event.get("at") or 0.0),
+        "actor": event.get("actor"),
+        "action": str(event.get("action")),
+        "outcome": str(event.get("outcome")),
+        "client_ip": event.get("client_ip"),
+        "event": event,
+    }
 
 
 async def insert_audit(storage: Any, events: list[dict[str, Any]]) -> int:
@@ -77,8 +89,13 @@ class AuditSink:
     def submit(self, event: dict[str, Any]) -> None:
         if len(self.queue) >= MAX_QUEUE:
             self.dropped += 1
-            log.error("audit queue full (%d events; storage unreachable?): dropped %s %s, %d so far",
-                      MAX_QUEUE, event.get("action"), event.get("outcome"), self.dropped)
+            log.error(
+                "audit queue full (%d events; storage unreachable?): dropped %s %s, %d so far",
+                MAX_QUEUE,
+                event.get("action"),
+                event.get("outcome"),
+                self.dropped,
+            )
             return
         self.queue.append(mask_secrets(event))
         self._wake.set()
@@ -148,9 +165,15 @@ def parse_audit_query(params: dict[str, str] | None) -> AuditQuery:
     since, until = P.timestamp(params, "since"), P.timestamp(params, "until")
     if since is not None and until is not None and since > until:
         raise P.invalid("until", "is before since")
-    return AuditQuery(P.limit(params), P.text(params, "actor"), P.text(params, "action"),
-                      P.choice(params, "outcome", OUTCOMES), since, until,
-                      cursor[0] if cursor is not None else None)
+    return AuditQuery(
+        P.limit(params),
+        P.text(params, "actor"),
+        P.text(params, "action"),
+        P.choice(params, "outcome", OUTCOMES),
+        since,
+        until,
+        cursor[0] if cursor is not None else None,
+    )
 
 
 async def select_audit(storage: Any, q: AuditQuery) -> dict[str, Any]:
@@ -173,6 +196,10 @@ async def select_audit(storage: Any, q: AuditQuery) -> dict[str, Any]:
     async with storage.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
     more = len(rows) > q.limit
-    rows = rows[:q.limit]
-    return {"object": "list", "data": [{"id": r.id, **r.event} for r in rows], "has_more": more,
-            "next_cursor": P.encode_cursor([rows[-1].id]) if more else None}
+    rows = rows[: q.limit]
+    return {
+        "object": "list",
+        "data": [{"id": r.id, **r.event} for r in rows],
+        "has_more": more,
+        "next_cursor": P.encode_cursor([rows[-1].id]) if more else None,
+    }

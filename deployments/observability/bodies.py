@@ -63,8 +63,9 @@ class BodiesStage(Stage):
         answer.chunks = self._collect(ex, request, answer.chunks, mask)  # type: ignore[union-attr]
         return answer
 
-    async def _collect(self, ex: Exchange, request: dict[str, Any], chunks: AsyncIterator[bytes],
-                       mask: Any) -> AsyncIterator[bytes]:
+    async def _collect(
+        self, ex: Exchange, request: dict[str, Any], chunks: AsyncIterator[bytes], mask: Any
+    ) -> AsyncIterator[bytes]:
         """Relays the stream, keeping its first bytes; the fact is set before `[DONE]` leaves (the
         record is finished then), or when the stream fails."""
         kept: list[bytes] = []
@@ -72,9 +73,17 @@ class BodiesStage(Stage):
         cap = self.limit * 4 + 1024  # room for masking to shorten it; the stored text is cut at the limit
 
         def store() -> None:
-            ex.record.fact(STATE, {"request": request, "response": {
-                **clip(b"".join(kept), self.limit, mask), "bytes": size,
-                "truncated": size > self.limit}})
+            ex.record.fact(
+                STATE,
+                {
+                    "request": request,
+                    "response": {
+                        **clip(b"".join(kept), self.limit, mask),
+                        "bytes": size,
+                        "truncated": size > self.limit,
+                    },
+                },
+            )
 
         try:
             async for chunk in chunks:

@@ -77,8 +77,9 @@ class TracingConfig(_Strict):
     exporter: Literal["otlp"] = "otlp"
     endpoint: str = Field("http://127.0.0.1:4317", description="The OTLP collector.")
     protocol: Protocol = "auto"
-    sample_rate: float = Field(1.0, ge=0, le=1, description="Share of new traces kept (a client's "
-                                                           "sampled flag is honoured).")
+    sample_rate: float = Field(
+        1.0, ge=0, le=1, description="Share of new traces kept (a client's sampled flag is honoured)."
+    )
     service_name: str = Field("raygate", min_length=1)
     export_interval_ms: int = Field(1000, ge=10, le=60000)
     headers: dict[str, str] = Field(default_factory=dict, description="Sent to the collector (e.g. auth).")
@@ -97,7 +98,9 @@ class TracingConfig(_Strict):
         if self.protocol != "auto":
             return self.protocol
         parts = urlsplit(self.endpoint)
-        return "http/protobuf" if parts.port == 4318 or parts.path.rstrip("/").endswith("/v1/traces") else "grpc"
+        return (
+            "http/protobuf" if parts.port == 4318 or parts.path.rstrip("/").endswith("/v1/traces") else "grpc"
+        )
 
 
 _PREFIX = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -107,8 +110,12 @@ class MetricsConfig(_Strict):
     enabled: bool = True
     exporter: Literal["prometheus"] = "prometheus"
     prefix: str = Field("raygate", description="Metric names start with `<prefix>_`.")
-    port: int | None = Field(None, ge=1, le=65535, description="Also serve /metrics on this port "
-                                                               "(every replica binds it with SO_REUSEPORT).")
+    port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Also serve /metrics on this port (every replica binds it with SO_REUSEPORT).",
+    )
     host: str = "0.0.0.0"
 
     @field_validator("prefix")
@@ -137,8 +144,14 @@ def check_observability(cfg: object) -> None:
     known = {k.id for k in gateway.api_keys}
     for key_id in obs.logging.keys:
         if key_id not in known:
-            raise ConfigError(cfg.source, f"observability.logging.keys.{key_id}",  # type: ignore[attr-defined]
-                              f"unknown gateway key id {key_id!r} (known: {', '.join(sorted(known)) or 'none'})")
+            raise ConfigError(
+                cfg.source,
+                f"observability.logging.keys.{key_id}",  # type: ignore[attr-defined]
+                f"unknown gateway key id {key_id!r} (known: {', '.join(sorted(known)) or 'none'})",
+            )
     if obs.metrics.port is not None and obs.metrics.port == gateway.port:
-        raise ConfigError(cfg.source, "observability.metrics.port",  # type: ignore[attr-defined]
-                          f"is gateway.port ({gateway.port}); /metrics is served there already")
+        raise ConfigError(
+            cfg.source,
+            "observability.metrics.port",  # type: ignore[attr-defined]
+            f"is gateway.port ({gateway.port}); /metrics is served there already",
+        )

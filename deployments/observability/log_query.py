@@ -21,8 +21,14 @@ from serve_app.storage import schema
 from . import params as P
 
 # query parameter -> request_log column
-FILTERS = {"provider": "provider", "model": "model", "user_id": "user_id", "key": "key_id",
-           "trace_id": "trace_id", "session_id": "session_id"}
+FILTERS = {
+    "provider": "provider",
+    "model": "model",
+    "user_id": "user_id",
+    "key": "key_id",
+    "trace_id": "trace_id",
+    "session_id": "session_id",
+}
 ALLOWED = ("limit", "status", *FILTERS, "since", "until", "cursor")
 
 
@@ -39,14 +45,21 @@ class LogQuery:
 def parse_log_query(params: dict[str, str] | None) -> LogQuery:
     params = params or {}
     P.check_names(params, ALLOWED)
-    filters = tuple((column, value) for name, column in FILTERS.items()
-                    if (value := P.text(params, name)) is not None)
+    filters = tuple(
+        (column, value) for name, column in FILTERS.items() if (value := P.text(params, name)) is not None
+    )
     since, until = P.timestamp(params, "since"), P.timestamp(params, "until")
     if since is not None and until is not None and since > until:
         raise P.invalid("until", "is before since")
     cursor = P.decode_cursor(params, (int | float, str))
-    return LogQuery(P.limit(params), P.choice(params, "status", ("success", "error")), filters, since, until,
-                    (float(cursor[0]), cursor[1]) if cursor is not None else None)
+    return LogQuery(
+        P.limit(params),
+        P.choice(params, "status", ("success", "error")),
+        filters,
+        since,
+        until,
+        (float(cursor[0]), cursor[1]) if cursor is not None else None,
+    )
 
 
 def log_statement(q: LogQuery) -> sa.Select:
@@ -59,10 +72,16 @@ def log_statement(q: LogQuery) -> sa.Select:
         where.append(t.c.received_at >= q.since)
     if q.until is not None:
         where.append(t.c.received_at < q.until)
-    if q.after is not None:  # a row value: both databases seek the index to it (an OR of two ranges they don't)
+    if (
+        q.after is not None
+    ):  # a row value: both databases seek the index to it (an OR of two ranges they don't)
         where.append(sa.tuple_(t.c.received_at, t.c.request_id) < sa.tuple_(*q.after))
-    return (sa.select(t.c.received_at, t.c.request_id, t.c.record).where(*where)
-            .order_by(t.c.received_at.desc(), t.c.request_id.desc()).limit(q.limit + 1))
+    return (
+        sa.select(t.c.received_at, t.c.request_id, t.c.record)
+        .where(*where)
+        .order_by(t.c.received_at.desc(), t.c.request_id.desc())
+        .limit(q.limit + 1)
+    )
 
 
 async def select_logs(storage: Any, q: LogQuery) -> dict[str, Any]:
@@ -70,6 +89,6 @@ async def select_logs(storage: Any, q: LogQuery) -> dict[str, Any]:
     async with storage.engine.connect() as conn:
         rows = (await conn.execute(log_statement(q))).all()
     more = len(rows) > q.limit
-    rows = rows[:q.limit]
+    rows = rows[: q.limit]
     cursor = P.encode_cursor([rows[-1].received_at, rows[-1].request_id]) if more else None
     return {"object": "list", "data": [r.record for r in rows], "has_more": more, "next_cursor": cursor}

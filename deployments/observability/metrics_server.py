@@ -38,8 +38,12 @@ class MetricsServer:
         try:
             await web.TCPSite(runner, self.host, self.port, reuse_port=True).start()
         except OSError as exc:  # the gateway still serves /metrics on its own port
-            log.error("cannot serve metrics on %s:%d (%s); /metrics on the gateway port still works",
-                      self.host, self.port, exc.strerror or exc)
+            log.error(
+                "cannot serve metrics on %s:%d (%s); /metrics on the gateway port still works",
+                self.host,
+                self.port,
+                exc.strerror or exc,
+            )
             await runner.cleanup()
             return
         self._runner = runner

@@ -20,8 +20,13 @@ MAX_TEXT = 256
 
 
 def invalid(param: str, reason: str) -> GatewayError:
-    return GatewayError(400, f"invalid query parameter {param!r}: {reason}", param=param, code="invalid_parameter",
-                        type="invalid_request_error")
+    return GatewayError(
+        400,
+        f"invalid query parameter {param!r}: {reason}",
+        param=param,
+        code="invalid_parameter",
+        type="invalid_request_error",
+    )
 
 
 def check_names(params: dict[str, str], allowed: tuple[str, ...]) -> None:
@@ -90,7 +95,10 @@ def decode_cursor(params: dict[str, str], shape: tuple[type, ...]) -> list[Any] 
         key = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         raise invalid("cursor", "not a cursor this endpoint returned") from None
-    if not isinstance(key, list) or len(key) != len(shape) or not all(
-            isinstance(v, t) and not isinstance(v, bool) for v, t in zip(key, shape, strict=True)):
+    if (
+        not isinstance(key, list)
+        or len(key) != len(shape)
+        or not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(key, shape, strict=True))
+    ):
         raise invalid("cursor", "not a cursor this endpoint returned")
     return key

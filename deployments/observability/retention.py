@@ -26,8 +26,9 @@ _last_run: dict[int, float] = {}  # id(storage) -> monotonic time of its last ru
 _running: dict[int, asyncio.Lock] = {}
 
 
-async def enforce_retention(storage: Any, policy: RetentionConfig, now: float | None = None,
-                            force: bool = False) -> dict[str, int]:
+async def enforce_retention(
+    storage: Any, policy: RetentionConfig, now: float | None = None, force: bool = False
+) -> dict[str, int]:
     """Delete what the policy no longer keeps; {"by_age": n, "by_rows": n} (skipped: both 0)."""
     key = id(storage)
     lock = _running.setdefault(key, asyncio.Lock())
@@ -41,15 +42,20 @@ async def enforce_retention(storage: Any, policy: RetentionConfig, now: float | 
             cutoff = (now if now is not None else time.time()) - policy.max_age_days * 86400
             by_age = await _delete_before(storage, t.c.received_at < cutoff)
         if policy.max_rows is not None:
-            boundary_q = (sa.select(t.c.received_at, t.c.request_id)
-                          .order_by(t.c.received_at.desc(), t.c.request_id.desc())
-                          .offset(policy.max_rows - 1).limit(1))
+            boundary_q = (
+                sa.select(t.c.received_at, t.c.request_id)
+                .order_by(t.c.received_at.desc(), t.c.request_id.desc())
+                .offset(policy.max_rows - 1)
+                .limit(1)
+            )
             async with storage.engine.connect() as conn:
                 boundary = (await conn.execute(boundary_q)).first()
             if boundary is not None:  # keep the newest max_rows: delete everything older than the last kept
                 at, request_id = boundary
-                older = sa.or_(sa.tuple_(t.c.received_at, t.c.request_id) < sa.tuple_(at, request_id),
-                               t.c.received_at.is_(None))
+                older = sa.or_(
+                    sa.tuple_(t.c.received_at, t.c.request_id) < sa.tuple_(at, request_id),
+                    t.c.received_at.is_(None),
+                )
                 by_rows = await _delete_before(storage, older)
         if by_age or by_rows:
             log.info("retention: deleted %d request_log rows by age, %d by row count", by_age, by_rows)
@@ -90,7 +96,9 @@ class RetentionService:
                 try:
                     await records.writer.call(enforce_retention, self.policy)
                 except Exception:  # noqa: BLE001 - the database may be down; try again next interval
-                    log.warning("retention run failed; retrying in %g s", self.policy.interval_s, exc_info=True)
+                    log.warning(
+                        "retention run failed; retrying in %g s", self.policy.interval_s, exc_info=True
+                    )
             await asyncio.sleep(self.policy.interval_s)
 
     async def close(self) -> None:

@@ -36,8 +36,13 @@ from .traceparent import valid_traceparent
 log = logging.getLogger("raygate.tracing")
 
 # provider type -> `gen_ai.system` where the semantic conventions name it differently; else the type
-GENAI_SYSTEM = {"bedrock": "aws.bedrock", "azure-openai": "az.ai.openai", "google": "gcp.gemini",
-                "mistral": "mistral_ai", "ray-serve": "ray_serve"}
+GENAI_SYSTEM = {
+    "bedrock": "aws.bedrock",
+    "azure-openai": "az.ai.openai",
+    "google": "gcp.gemini",
+    "mistral": "mistral_ai",
+    "ray-serve": "ray_serve",
+}
 OPERATION = {"chat": "chat", "embeddings": "embeddings", "stream": "chat"}
 _PROPAGATOR = TraceContextTextMapPropagator()
 
@@ -68,8 +73,11 @@ def make_exporter(cfg: TracingConfig) -> SpanExporter:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
 
         parts = urlsplit(cfg.endpoint)
-        return Grpc(endpoint=f"{parts.hostname}:{parts.port or 4317}", insecure=parts.scheme == "http",
-                    headers=headers)
+        return Grpc(
+            endpoint=f"{parts.hostname}:{parts.port or 4317}",
+            insecure=parts.scheme == "http",
+            headers=headers,
+        )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
 
     url = cfg.endpoint.rstrip("/")
@@ -92,13 +100,20 @@ class RequestTrace:
 class Tracing:
     """A process's tracer: builds the spans; as a sink (`submit`) it ends a finished request's trace."""
 
-    def __init__(self, cfg: TracingConfig, provider_types: dict[str, str] | None = None,
-                 exporter: SpanExporter | None = None) -> None:
+    def __init__(
+        self,
+        cfg: TracingConfig,
+        provider_types: dict[str, str] | None = None,
+        exporter: SpanExporter | None = None,
+    ) -> None:
         self.cfg = cfg
-        self.provider = TracerProvider(resource=Resource.create({"service.name": cfg.service_name}),
-                                       sampler=ParentBased(TraceIdRatioBased(cfg.sample_rate)))
-        self.provider.add_span_processor(BatchSpanProcessor(exporter or make_exporter(cfg),
-                                                            schedule_delay_millis=cfg.export_interval_ms))
+        self.provider = TracerProvider(
+            resource=Resource.create({"service.name": cfg.service_name}),
+            sampler=ParentBased(TraceIdRatioBased(cfg.sample_rate)),
+        )
+        self.provider.add_span_processor(
+            BatchSpanProcessor(exporter or make_exporter(cfg), schedule_delay_millis=cfg.export_interval_ms)
+        )
         self.tracer = self.provider.get_tracer("raygate")
         self.systems = {name: GENAI_SYSTEM.get(t, t) for name, t in (provider_types or {}).items()}
 
@@ -112,8 +127,11 @@ class Tracing:
         body = ex.body
         root = rt.root
         if root.is_recording():
-            for attr, field in (("gen_ai.request.max_tokens", "max_tokens"),
-                                ("gen_ai.request.temperature", "temperature"), ("gen_ai.request.top_p", "top_p")):
+            for attr, field in (
+                ("gen_ai.request.max_tokens", "max_tokens"),
+                ("gen_ai.request.temperature", "temperature"),
+                ("gen_ai.request.top_p", "top_p"),
+            ):
                 value = body.get(field)
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     root.set_attribute(attr, value)
@@ -124,21 +142,27 @@ class Tracing:
     def _root(self, rec: Any) -> RequestTrace:
         headers = rec.headers
         parent = parent_context(headers.get("traceparent"), headers.get("tracestate"))
-        root = self.tracer.start_span(f"raygate {rec.kind}", context=parent, kind=SpanKind.SERVER,
-                                      start_time=_ns(rec.received_at))
+        root = self.tracer.start_span(
+            f"raygate {rec.kind}", context=parent, kind=SpanKind.SERVER, start_time=_ns(rec.received_at)
+        )
         if root.is_recording():  # the log record names its trace (sampled ones only: the others are not kept)
             sc = root.get_span_context()
             rec.fact("trace", {"trace_id": f"{sc.trace_id:032x}", "span_id": f"{sc.span_id:016x}"})
         return RequestTrace(root)
 
     # -- stages and the stream ----------------------------------------------------------------------
-    def stage(self, rec: Any, name: str, phase: str, start_ns: int, end_ns: int,
-              error: BaseException | None) -> None:
+    def stage(
+        self, rec: Any, name: str, phase: str, start_ns: int, end_ns: int, error: BaseException | None
+    ) -> None:
         rt = rec.trace
         if rt is None or not rt.root.is_recording():
             return
-        span = self.tracer.start_span(f"{name}.{phase}", context=rt.context, start_time=start_ns,
-                                      attributes={"raygate.stage": name, "raygate.stage.phase": phase})
+        span = self.tracer.start_span(
+            f"{name}.{phase}",
+            context=rt.context,
+            start_time=start_ns,
+            attributes={"raygate.stage": name, "raygate.stage.phase": phase},
+        )
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         span.end(end_time=end_ns)
@@ -152,13 +176,19 @@ class Tracing:
     def attempt(self, ctx: Any, route: str, kind: str) -> Any:
         """A CLIENT span for one upstream call under `ctx.traceparent`; `ctx.traceparent` becomes its own."""
         operation = OPERATION.get(kind, kind)
-        span = self.tracer.start_span(f"{operation} {ctx.model}", context=parent_context(ctx.traceparent),
-                                      kind=SpanKind.CLIENT)
+        span = self.tracer.start_span(
+            f"{operation} {ctx.model}", context=parent_context(ctx.traceparent), kind=SpanKind.CLIENT
+        )
         if span.is_recording():
-            span.set_attributes({
-                "gen_ai.operation.name": operation, "gen_ai.system": self.systems.get(ctx.provider, ctx.provider),
-                "gen_ai.request.model": ctx.model, "raygate.provider": ctx.provider, "raygate.route": route,
-            })
+            span.set_attributes(
+                {
+                    "gen_ai.operation.name": operation,
+                    "gen_ai.system": self.systems.get(ctx.provider, ctx.provider),
+                    "gen_ai.request.model": ctx.model,
+                    "raygate.provider": ctx.provider,
+                    "raygate.route": route,
+                }
+            )
         ctx.traceparent = traceparent_of(span)
         return span
 
@@ -174,9 +204,12 @@ class Tracing:
 
     def served(self, ctx: Any, what: str) -> Any:
         """A deployment's SERVER span for a call it received (its CallContext names the caller's span)."""
-        span = self.tracer.start_span(f"{what} {ctx.provider}", context=parent_context(ctx.traceparent),
-                                      kind=SpanKind.SERVER, attributes={"raygate.provider": ctx.provider,
-                                                                        "gen_ai.request.model": ctx.model})
+        span = self.tracer.start_span(
+            f"{what} {ctx.provider}",
+            context=parent_context(ctx.traceparent),
+            kind=SpanKind.SERVER,
+            attributes={"raygate.provider": ctx.provider, "gen_ai.request.model": ctx.model},
+        )
         ctx.traceparent = traceparent_of(span)
         return span
 
@@ -198,15 +231,25 @@ class Tracing:
         root.end(end_time=end)
 
     def _outcome(self, rec: Any) -> dict[str, Any]:
-        attrs: dict[str, Any] = {"gen_ai.operation.name": OPERATION.get(rec.kind, rec.kind),
-                                 "http.response.status_code": rec.status, "raygate.request_id": rec.request_id,
-                                 "raygate.via": rec.via, "raygate.stream": rec.stream,
-                                 "raygate.attempts": len(rec.attempts)}
-        for attr, value in (("gen_ai.request.model", rec.requested_model), ("gen_ai.response.model", rec.model),
-                            ("raygate.provider", rec.provider), ("raygate.route", rec.route),
-                            ("raygate.cache", rec.cache), ("raygate.key_id", rec.key_id),
-                            ("client.address", rec.client_ip), ("error.type", rec.error_type),
-                            ("raygate.ttft_ms", rec.ttft_ms)):
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": OPERATION.get(rec.kind, rec.kind),
+            "http.response.status_code": rec.status,
+            "raygate.request_id": rec.request_id,
+            "raygate.via": rec.via,
+            "raygate.stream": rec.stream,
+            "raygate.attempts": len(rec.attempts),
+        }
+        for attr, value in (
+            ("gen_ai.request.model", rec.requested_model),
+            ("gen_ai.response.model", rec.model),
+            ("raygate.provider", rec.provider),
+            ("raygate.route", rec.route),
+            ("raygate.cache", rec.cache),
+            ("raygate.key_id", rec.key_id),
+            ("client.address", rec.client_ip),
+            ("error.type", rec.error_type),
+            ("raygate.ttft_ms", rec.ttft_ms),
+        ):
             if value is not None:
                 attrs[attr] = value
         if rec.provider is not None:

@@ -111,7 +111,8 @@ class Executor:
         if plan.strategy is not None:
             return await self._run(plan, body, base, "chat", trail)
         provider, payload, ctx, attempt = self._single(plan, body, base)
-        return await self._one(provider.chat, payload, ctx, attempt, trail, "chat"), Outcome(attempt, ctx.model)
+        result = await self._one(provider.chat, payload, ctx, attempt, trail, "chat")
+        return result, Outcome(attempt, ctx.model)
 
     async def chat_stream(self, plan: Plan, body: dict[str, Any], base: CallContext,
                           trail: list[dict[str, Any]] | None = None) -> tuple[Any, Outcome]:
@@ -126,8 +127,8 @@ class Executor:
         if plan.strategy is not None:
             return await self._run(plan, body, base, "embeddings", trail)
         provider, payload, ctx, attempt = self._single(plan, body, base)
-        return (await self._one(provider.embeddings, payload, ctx, attempt, trail, "embeddings"),
-                Outcome(attempt, ctx.model))
+        result = await self._one(provider.embeddings, payload, ctx, attempt, trail, "embeddings")
+        return result, Outcome(attempt, ctx.model)
 
     async def _one(self, fn: Any, payload: dict[str, Any], ctx: CallContext, attempt: Attempt,
                    trail: list[dict[str, Any]] | None, kind: str) -> Any:

@@ -83,10 +83,10 @@ request_log = sa.Table(
 # newest first with request_id as the tie-breaker: the logs API's stable order, per filter
 LOG_QUERY_INDEXES = [
     sa.Index(f"ix_request_log_{name}_time", *cols, request_log.c.received_at, request_log.c.request_id)
-    for name, cols in (("all", ()), ("outcome", (request_log.c.outcome,)), ("provider", (request_log.c.provider,)),
-                       ("model", (request_log.c.model,)), ("key", (request_log.c.key_id,)),
-                       ("user", (request_log.c.user_id,)), ("trace", (request_log.c.trace_id,)),
-                       ("session", (request_log.c.session_id,)))
+    for name, cols in (("all", ()), ("outcome", (request_log.c.outcome,)),
+                       ("provider", (request_log.c.provider,)), ("model", (request_log.c.model,)),
+                       ("key", (request_log.c.key_id,)), ("user", (request_log.c.user_id,)),
+                       ("trace", (request_log.c.trace_id,)), ("session", (request_log.c.session_id,)))
 ]
 
 # Append-only audit events (admin actions, denied admin authentication); `event` is the masked event.
@@ -179,7 +179,8 @@ def _log_query_columns(conn: Connection) -> None:
     for name in DERIVED_COLUMNS:
         column_type = t.c[name].type.compile(dialect=conn.dialect)
         conn.exec_driver_sql(f"ALTER TABLE request_log ADD COLUMN {name} {column_type}")
-    fields = {name: t.c.record[("metadata", name)].as_string() for name in ("user_id", "trace_id", "session_id")}
+    fields = {name: t.c.record[("metadata", name)].as_string()
+              for name in ("user_id", "trace_id", "session_id")}
     ok = sa.and_(t.c.status >= 100, t.c.status < 400)
     conn.execute(sa.update(t).values(**fields, outcome=sa.case((ok, "success"), else_="error")))
     for index in LOG_QUERY_INDEXES:

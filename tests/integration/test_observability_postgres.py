@@ -33,8 +33,18 @@ async def test_retention_and_audit_on_postgres(postgres_url: str) -> None:
         assert (await enforce_retention(storage, policy, force=True))["by_rows"] == 7
         left = await select_logs(storage, parse_log_query(None))
         assert [r["request_id"] for r in left["data"]] == [f"req-{i}" for i in range(11, 6, -1)]
-        await insert_audit(storage, [{"at": 1.0, "actor": "ops", "action": "POST /v1/admin/x", "outcome": "ok",
-                                      "body": {"nested": [1, 2]}}])
+        await insert_audit(
+            storage,
+            [
+                {
+                    "at": 1.0,
+                    "actor": "ops",
+                    "action": "POST /v1/admin/x",
+                    "outcome": "ok",
+                    "body": {"nested": [1, 2]},
+                }
+            ],
+        )
         page = await select_audit(storage, parse_audit_query({"actor": "ops"}))
         assert page["data"][0]["body"] == {"nested": [1, 2]} and isinstance(page["data"][0]["id"], int)
     finally:

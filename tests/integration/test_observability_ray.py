@@ -32,29 +32,50 @@ def parts() -> Iterator[tuple[OtlpReceiver, RecordingUpstream]]:
     receiver.stop()
 
 
-def test_spans_cross_into_the_provider_deployment(deploy_gateway: Any, parts: tuple[OtlpReceiver, Any]) -> None:
+def test_spans_cross_into_the_provider_deployment(
+    deploy_gateway: Any, parts: tuple[OtlpReceiver, Any]
+) -> None:
     receiver, upstream = parts
-    app = deploy_gateway({
-        "gateway": {"api_keys": [{"id": "team-a", "key": KEY}], "admin_keys": [{"id": "ops", "key": ADMIN}]},
-        "providers": {"rec": {"type": "openai", "base_url": upstream.base_url, "api_key": "sk-ray-upstream-x"}},
-        "default_provider": "rec",
-        "placement": {"providers": "deployment"},
-        "serve": {"ingress_replicas": 1},
-        "cache": {"enabled": True},
-        "observability": {"tracing": {"enabled": True, "endpoint": receiver.endpoint, "export_interval_ms": 100},
-                          "metrics": {"prefix": "portkey"}},
-    }, name="obs-ray")
+    app = deploy_gateway(
+        {
+            "gateway": {
+                "api_keys": [{"id": "team-a", "key": KEY}],
+                "admin_keys": [{"id": "ops", "key": ADMIN}],
+            },
+            "providers": {
+                "rec": {"type": "openai", "base_url": upstream.base_url, "api_key": "sk-ray-upstream-x"}
+            },
+            "default_provider": "rec",
+            "placement": {"providers": "deployment"},
+            "serve": {"ingress_replicas": 1},
+            "cache": {"enabled": True},
+            "observability": {
+                "tracing": {"enabled": True, "endpoint": receiver.endpoint, "export_interval_ms": 100},
+                "metrics": {"prefix": "portkey"},
+            },
+        },
+        name="obs-ray",
+    )
     client = openai.OpenAI(base_url=app.base_url, api_key=KEY, max_retries=0)
     rids = {f"obs-ray-{kind}-{time.time_ns()}": kind for kind in ("plain", "stream")}
     for rid, kind in rids.items():
         out = client.chat.completions.create(
-            model="up-a", messages=[{"role": "user", "content": f"hello {kind}"}], stream=kind == "stream",
-            extra_headers={"x-request-id": rid, "traceparent": TRACEPARENT,
-                           "x-raygate-metadata": '{"trace_id": "app-7"}'})
+            model="up-a",
+            messages=[{"role": "user", "content": f"hello {kind}"}],
+            stream=kind == "stream",
+            extra_headers={
+                "x-request-id": rid,
+                "traceparent": TRACEPARENT,
+                "x-raygate-metadata": '{"trace_id": "app-7"}',
+            },
+        )
         if kind == "stream":
             list(out)
-    spans = receiver.wait_for(lambda t: len([s for s in t.get(CLIENT_TRACE, ())
-                                             if s["name"] in ("raygate chat", "provider rec")]) >= 4)[CLIENT_TRACE]
+    spans = receiver.wait_for(
+        lambda t: (
+            len([s for s in t.get(CLIENT_TRACE, ()) if s["name"] in ("raygate chat", "provider rec")]) >= 4
+        )
+    )[CLIENT_TRACE]
     by_id = {s["span_id"]: s for s in spans}
     roots = [s for s in spans if s["name"] == "raygate chat"]
     assert sorted(r["attributes"]["raygate.request_id"] for r in roots) == sorted(rids)
@@ -80,7 +101,10 @@ def test_spans_cross_into_the_provider_deployment(deploy_gateway: Any, parts: tu
         time.sleep(0.1)
     assert {r["request_id"] for r in page["data"]} == set(rids)
     assert all(r["facts"]["trace"]["trace_id"] == CLIENT_TRACE for r in page["data"])
-    assert httpx.post(f"{app.url}/v1/admin/cache/invalidate", json={"all": True}, headers=admin).status_code == 200
+    assert (
+        httpx.post(f"{app.url}/v1/admin/cache/invalidate", json={"all": True}, headers=admin).status_code
+        == 200
+    )
     while True:
         events = httpx.get(f"{app.url}/v1/admin/audit", params={"actor": "ops"}, headers=admin).json()["data"]
         if events or time.time() > deadline:
@@ -88,4 +112,7 @@ def test_spans_cross_into_the_provider_deployment(deploy_gateway: Any, parts: tu
         time.sleep(0.1)
     assert events[0]["action"] == "POST /v1/admin/cache/invalidate" and events[0]["outcome"] == "ok"
     text = httpx.get(f"{app.url}/metrics").text
-    assert 'portkey_requests_total{provider="rec",model="up-a",status="200"} 2' in text and "raygate_" not in text
+    assert (
+        'portkey_requests_total{provider="rec",model="up-a",status="200"} 2' in text
+        and "raygate_" not in text
+    )

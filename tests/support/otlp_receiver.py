@@ -46,17 +46,26 @@ class OtlpReceiver:
             service = {a.key: _value(a.value) for a in resource_spans.resource.attributes}.get("service.name")
             for scope_spans in resource_spans.scope_spans:
                 for s in scope_spans.spans:
-                    got.append({
-                        "service": service, "name": s.name, "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
-                        "parent_span_id": s.parent_span_id.hex() or None, "kind": s.kind,
-                        "start": s.start_time_unix_nano, "end": s.end_time_unix_nano, "status": s.status.code,
-                        "attributes": {a.key: _value(a.value) for a in s.attributes},
-                        "events": [e.name for e in s.events],
-                    })
+                    got.append(
+                        {
+                            "service": service,
+                            "name": s.name,
+                            "trace_id": s.trace_id.hex(),
+                            "span_id": s.span_id.hex(),
+                            "parent_span_id": s.parent_span_id.hex() or None,
+                            "kind": s.kind,
+                            "start": s.start_time_unix_nano,
+                            "end": s.end_time_unix_nano,
+                            "status": s.status.code,
+                            "attributes": {a.key: _value(a.value) for a in s.attributes},
+                            "events": [e.name for e in s.events],
+                        }
+                    )
         with self._lock:
             self.spans.extend(got)
-        return web.Response(body=ExportTraceServiceResponse().SerializeToString(),
-                            content_type="application/x-protobuf")
+        return web.Response(
+            body=ExportTraceServiceResponse().SerializeToString(), content_type="application/x-protobuf"
+        )
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -103,6 +112,8 @@ class OtlpReceiver:
             if done(traces):
                 return traces
             if time.time() > deadline:
-                raise AssertionError(f"the receiver has {sum(map(len, traces.values()))} spans in "
-                                     f"{len(traces)} traces; expected more")
+                raise AssertionError(
+                    f"the receiver has {sum(map(len, traces.values()))} spans in "
+                    f"{len(traces)} traces; expected more"
+                )
             time.sleep(0.05)

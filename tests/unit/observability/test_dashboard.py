@@ -61,9 +61,17 @@ def test_every_expression_parses_and_names_exported_metrics(dashboard: dict[str,
         assert names, expr
         assert names <= exported, f"{expr}: {names - exported} not exported"
         used |= names
-    for wanted in ("raygate_requests_total", "raygate_request_duration_seconds_bucket", "raygate_spend_total",
-                   "raygate_time_to_first_token_seconds_bucket", "raygate_tokens_total", "raygate_cache_hits_total",
-                   "raygate_fallbacks_total", "raygate_refusals_total", "raygate_request_errors_total"):
+    for wanted in (
+        "raygate_requests_total",
+        "raygate_request_duration_seconds_bucket",
+        "raygate_spend_total",
+        "raygate_time_to_first_token_seconds_bucket",
+        "raygate_tokens_total",
+        "raygate_cache_hits_total",
+        "raygate_fallbacks_total",
+        "raygate_refusals_total",
+        "raygate_request_errors_total",
+    ):
         assert wanted in used, wanted
 
 
@@ -76,7 +84,9 @@ def test_the_check_catches_a_bad_expression() -> None:
 
 def test_a_datasource_variable_feeds_every_panel(dashboard: dict[str, Any]) -> None:
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    assert (
+        variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    )
     provider_query = variables["provider"]["query"]["query"]
     assert re.fullmatch(r"label_values\((\w+), provider\)", provider_query).group(1) in exported_series()
     for panel in dashboard["panels"]:

@@ -50,14 +50,20 @@ def env() -> Iterator[dict[str, Any]]:
     receiver = OtlpReceiver().start()
     upstream = RecordingUpstream().start()
     config = {
-        "gateway": {"api_keys": [{"id": "team-a", "key": KEY_A}, {"id": "team-b", "key": KEY_B}],
-                    "admin_keys": [{"id": "ops", "key": ADMIN}]},
-        "providers": {"mock": {"type": "mock"},
-                      "rec": {"type": "openai", "base_url": upstream.base_url, "api_key": "sk-upstream-secret-1"}},
+        "gateway": {
+            "api_keys": [{"id": "team-a", "key": KEY_A}, {"id": "team-b", "key": KEY_B}],
+            "admin_keys": [{"id": "ops", "key": ADMIN}],
+        },
+        "providers": {
+            "mock": {"type": "mock"},
+            "rec": {"type": "openai", "base_url": upstream.base_url, "api_key": "sk-upstream-secret-1"},
+        },
         "default_provider": "mock",
         "cache": {"enabled": True, "mode": "exact"},
-        "observability": {"logging": {"keys": {"team-a": {"bodies": True}}, "max_body_bytes": 300},
-                          "tracing": {"enabled": True, "endpoint": receiver.endpoint, "export_interval_ms": 50}},
+        "observability": {
+            "logging": {"keys": {"team-a": {"bodies": True}}, "max_body_bytes": 300},
+            "tracing": {"enabled": True, "endpoint": receiver.endpoint, "export_interval_ms": 50},
+        },
     }
     server = GatewayServer(config)
     chain = server.gateway.chain
@@ -80,26 +86,46 @@ def run_burst(server: GatewayServer, upstream: RecordingUpstream) -> dict[str, d
     a, b = _client(server, KEY_A), _client(server, KEY_B)
     burst: dict[str, dict[str, Any]] = {}
 
-    def call(name: str, client: openai.OpenAI, content: str, *, model: str = "mock", stream: bool = False,
-             headers: dict[str, str] | None = None, metadata: dict[str, str] | None = None) -> None:
+    def call(
+        name: str,
+        client: openai.OpenAI,
+        content: str,
+        *,
+        model: str = "mock",
+        stream: bool = False,
+        headers: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         rid = f"obs-{name}-{time.time_ns()}"
         extra = {"x-request-id": rid, **(headers or {})}
         if metadata:
             extra["x-raygate-metadata"] = __import__("json").dumps(metadata)
         status = 200
         try:
-            out = client.chat.completions.create(model=model, messages=[{"role": "user", "content": content}],
-                                                 stream=stream, extra_headers=extra)
+            out = client.chat.completions.create(
+                model=model,
+                messages=[{"role": "user", "content": content}],
+                stream=stream,
+                extra_headers=extra,
+            )
             if stream:
                 list(out)
         except openai.APIStatusError as err:
             status = err.status_code
-        burst[rid] = {"name": name, "status": status, "key": "team-a" if client is a else "team-b",
-                      "metadata": metadata or {}}
+        burst[rid] = {
+            "name": name,
+            "status": status,
+            "key": "team-a" if client is a else "team-b",
+            "metadata": metadata or {},
+        }
 
     for i in range(3):
-        call(f"ok{i}", a, f"hello {i}, call 555-0199", metadata={"user_id": f"u{i % 2}", "session_id": "s-1",
-                                                               "trace_id": f"app-trace-{i}"})
+        call(
+            f"ok{i}",
+            a,
+            f"hello {i}, call 555-0199",
+            metadata={"user_id": f"u{i % 2}", "session_id": "s-1", "trace_id": f"app-trace-{i}"},
+        )
     call("okb", b, "hello from b", metadata={"user_id": "u9"})
     for i in range(2):
         call(f"err{i}", a, f"fail {i}", headers={"x-raygate-mock-fail": "500"})
@@ -108,13 +134,21 @@ def run_burst(server: GatewayServer, upstream: RecordingUpstream) -> dict[str, d
     call("block", a, "please BLOCKME now")
     call("stream", a, "stream me", stream=True)
     call("traced", a, "to the recording upstream", model="rec/up-a", headers={"traceparent": TRACEPARENT})
-    call("traced-stream", a, "stream to the recording upstream", model="rec/up-a", stream=True,
-         headers={"traceparent": TRACEPARENT.replace(CLIENT_SPAN, "00f067aa0ba902b7")})
+    call(
+        "traced-stream",
+        a,
+        "stream to the recording upstream",
+        model="rec/up-a",
+        stream=True,
+        headers={"traceparent": TRACEPARENT.replace(CLIENT_SPAN, "00f067aa0ba902b7")},
+    )
     return burst
 
 
 def admin_get(server: GatewayServer, path: str, **params: Any) -> httpx.Response:
-    return httpx.get(server.url + path, params=params, headers={"authorization": f"Bearer {ADMIN}"}, timeout=30)
+    return httpx.get(
+        server.url + path, params=params, headers={"authorization": f"Bearer {ADMIN}"}, timeout=30
+    )
 
 
 def logs(server: GatewayServer, **params: Any) -> dict[str, Any]:
@@ -134,7 +168,7 @@ def _stored(env: dict[str, Any]) -> list[dict[str, Any]]:
         time.sleep(0.05)
 
 
-# -- the logs API ---------------------------------------------------------------------------------------
+# -- the logs API --------------------------------------------------------------------------------------------
 def test_the_logs_api_returns_exactly_the_burst(env: dict[str, Any]) -> None:
     burst = env["burst"]
     data = _stored(env)
@@ -173,7 +207,8 @@ def test_filters(env: dict[str, Any]) -> None:
     newer = {r["request_id"] for r in everything if r["received_at"] >= middle}
     assert {r["request_id"] for r in logs(server, limit=1000, since=middle)["data"]} == newer
     assert {r["request_id"] for r in logs(server, limit=1000, until=middle)["data"]} == (
-        {r["request_id"] for r in everything} - newer)
+        {r["request_id"] for r in everything} - newer
+    )
 
 
 def test_pagination_is_stable_and_complete(env: dict[str, Any]) -> None:
@@ -192,13 +227,22 @@ def test_pagination_is_stable_and_complete(env: dict[str, Any]) -> None:
     assert len(pages) == -(-len(everything) // 3)
 
 
-@pytest.mark.parametrize(("params", "param"), [
-    ({"limit": "0"}, "limit"), ({"limit": "abc"}, "limit"), ({"status": "bad"}, "status"),
-    ({"since": "yesterday"}, "since"), ({"cursor": "!!!"}, "cursor"), ({"colour": "red"}, "colour"),
-    ({"since": "2025-01-02T00:00:00Z", "until": "2025-01-01T00:00:00Z"}, "until"), ({"provider": ""}, "provider"),
-])
-def test_bad_parameters_are_a_400_naming_the_parameter(env: dict[str, Any], params: dict[str, str],
-                                                       param: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "abc"}, "limit"),
+        ({"status": "bad"}, "status"),
+        ({"since": "yesterday"}, "since"),
+        ({"cursor": "!!!"}, "cursor"),
+        ({"colour": "red"}, "colour"),
+        ({"since": "2025-01-02T00:00:00Z", "until": "2025-01-01T00:00:00Z"}, "until"),
+        ({"provider": ""}, "provider"),
+    ],
+)
+def test_bad_parameters_are_a_400_naming_the_parameter(
+    env: dict[str, Any], params: dict[str, str], param: str
+) -> None:
     resp = admin_get(env["server"], "/v1/admin/logs", **params)
     assert resp.status_code == 400
     assert resp.json()["error"]["param"] == param and resp.json()["error"]["type"] == "invalid_request_error"
@@ -207,8 +251,9 @@ def test_bad_parameters_are_a_400_naming_the_parameter(env: dict[str, Any], para
 def test_the_logs_api_is_for_admin_keys_only(env: dict[str, Any]) -> None:
     resp = httpx.get(env["server"].url + "/v1/admin/logs", headers={"authorization": f"Bearer {KEY_A}"})
     assert resp.status_code in (401, 403)
-    resp = httpx.post(env["server"].url + "/v1/admin/logs", json={},
-                      headers={"authorization": f"Bearer {ADMIN}"})
+    resp = httpx.post(
+        env["server"].url + "/v1/admin/logs", json={}, headers={"authorization": f"Bearer {ADMIN}"}
+    )
     assert resp.status_code == 405
 
 
@@ -227,7 +272,7 @@ def test_bodies_only_for_keys_that_log_them_masked_and_cut(env: dict[str, Any]) 
     assert "bodies" not in by_name["block"]["facts"]  # no answer: nothing stored
 
 
-# -- /metrics ------------------------------------------------------------------------------------------
+# -- /metrics ------------------------------------------------------------------------------------------------
 def _metrics(server: GatewayServer) -> dict[str, float]:
     text = httpx.get(server.url + "/metrics").text
     out = {}
@@ -241,7 +286,8 @@ def _metrics(server: GatewayServer) -> dict[str, float]:
 def test_metrics_match_the_burst(env: dict[str, Any]) -> None:
     _stored(env)
     m = _metrics(env["server"])
-    # 12 requests: ok0-2, okb, miss, hit, stream (mock); err0-1 (mock, 500); block (400); traced, traced-stream
+    # 12 requests: ok0-2, okb, miss, hit, stream (mock); err0-1 (mock, 500); block (400);
+    # traced, traced-stream (rec)
     assert m['raygate_requests_total{provider="mock",model="mock",status="200"}'] == 7
     assert m['raygate_requests_total{provider="mock",model="mock",status="500"}'] == 2
     assert m['raygate_requests_total{provider="",model="",status="400"}'] == 1  # the block, before routing
@@ -263,17 +309,23 @@ def test_metrics_match_the_burst(env: dict[str, Any]) -> None:
     assert m['raygate_tokens_total{type="input",model="up-a"}'] == 6  # 3 + 3 from the recording upstream
 
 
-# -- traces -----------------------------------------------------------------------------------------------
+# -- traces --------------------------------------------------------------------------------------------------
 def _request_spans(traces: dict[str, list[dict[str, Any]]], request_id: str) -> tuple[dict[str, Any], list]:
     """A request's root span and its children; outside the client's shared trace, nothing else is there."""
-    roots = [s for spans in traces.values() for s in spans
-             if s["name"] == "raygate chat" and s["attributes"].get("raygate.request_id") == request_id]
+    roots = [
+        s
+        for spans in traces.values()
+        for s in spans
+        if s["name"] == "raygate chat" and s["attributes"].get("raygate.request_id") == request_id
+    ]
     assert len(roots) == 1, f"{len(roots)} root spans for {request_id}"
     root = roots[0]
     trace = traces[root["trace_id"]]
     children = [s for s in trace if s["parent_span_id"] == root["span_id"]]
     if root["trace_id"] != CLIENT_TRACE:
-        assert len(trace) == 1 + len(children)  # every other span is a child of the root: one trace per request
+        assert len(trace) == 1 + len(
+            children
+        )  # every other span is a child of the root: one trace per request
     return root, children
 
 
@@ -281,8 +333,9 @@ def test_one_trace_per_request_with_stage_attempt_and_stream_spans(env: dict[str
     burst, receiver = env["burst"], env["receiver"]
     _stored(env)
     # a request's spans all end before its root span, so once every root is in, the traces are complete
-    traces = receiver.wait_for(lambda t: len([s for spans in t.values() for s in spans
-                                              if s["name"] == "raygate chat"]) >= len(burst))
+    traces = receiver.wait_for(
+        lambda t: len([s for spans in t.values() for s in spans if s["name"] == "raygate chat"]) >= len(burst)
+    )
     roots = [s for spans in traces.values() for s in spans if s["name"] == "raygate chat"]
     assert sorted(s["attributes"]["raygate.request_id"] for s in roots) == sorted(burst)
     for rid, sent in burst.items():
@@ -294,18 +347,27 @@ def test_one_trace_per_request_with_stage_attempt_and_stream_spans(env: dict[str
         if name == "block":
             assert children == {"bodies.before", "guardrails.before"} and root["status"] == 2  # ERROR
         elif name == "hit":
-            assert children == {"bodies.before", "guardrails.before", "route.before", "cache.before",
-                                "bodies.after"}
+            assert children == {
+                "bodies.before",
+                "guardrails.before",
+                "route.before",
+                "cache.before",
+                "bodies.after",
+            }
         else:
             attempt_names = {c for c in children if c.startswith("chat ")}
             assert attempt_names == {"chat up-a" if name.startswith("traced") else "chat mock"}
             afters = {"cache.after", "bodies.after"} if sent["status"] == 200 else set()
-            assert children - attempt_names - {"stream"} == {
-                "bodies.before", "guardrails.before", "route.before", "cache.before"} | afters
+            assert (
+                children - attempt_names - {"stream"}
+                == {"bodies.before", "guardrails.before", "route.before", "cache.before"} | afters
+            )
             assert ("stream" in children) == (name in ("stream", "traced-stream"))
             attempt = next(s for s in spans if s["name"] in attempt_names)
             assert attempt["kind"] == CLIENT and attempt["attributes"]["gen_ai.operation.name"] == "chat"
-            assert attempt["attributes"]["gen_ai.system"] == ("openai" if name.startswith("traced") else "mock")
+            assert attempt["attributes"]["gen_ai.system"] == (
+                "openai" if name.startswith("traced") else "mock"
+            )
             assert attempt["attributes"]["http.response.status_code"] == sent["status"]
         if sent["status"] == 200 and name != "hit":
             assert root["attributes"]["gen_ai.usage.output_tokens"] > 0
@@ -330,14 +392,20 @@ def test_the_clients_traceparent_is_the_parent_and_goes_upstream(env: dict[str, 
     assert all("sk-upstream-secret-1" not in str(s["attributes"]) for s in spans)
 
 
-# -- the audit log --------------------------------------------------------------------------------------------
+# -- the audit log -------------------------------------------------------------------------------------------
 def test_the_audit_log_records_an_invalidation_and_a_denied_call(env: dict[str, Any]) -> None:
     server = env["server"]
-    resp = httpx.post(server.url + "/v1/admin/cache/invalidate", json={"all": True},
-                      headers={"authorization": f"Bearer {ADMIN}"})
+    resp = httpx.post(
+        server.url + "/v1/admin/cache/invalidate",
+        json={"all": True},
+        headers={"authorization": f"Bearer {ADMIN}"},
+    )
     assert resp.status_code == 200, resp.text
-    denied = httpx.post(server.url + "/v1/admin/cache/invalidate", json={"all": True},
-                        headers={"authorization": "Bearer sk-wrong-admin-key"})
+    denied = httpx.post(
+        server.url + "/v1/admin/cache/invalidate",
+        json={"all": True},
+        headers={"authorization": "Bearer sk-wrong-admin-key"},
+    )
     assert denied.status_code in (401, 403)
     deadline = time.time() + 20
     while True:
@@ -355,6 +423,7 @@ def test_the_audit_log_records_an_invalidation_and_a_denied_call(env: dict[str, 
     assert [e["id"] for e in only_ok] == [invalidation["id"]]
     assert admin_get(server, "/v1/admin/audit", outcome="maybe").status_code == 400
     for method in ("POST", "PUT", "DELETE", "PATCH"):  # append-only: no route changes a record
-        r = httpx.request(method, server.url + "/v1/admin/audit", json={},
-                          headers={"authorization": f"Bearer {ADMIN}"})
+        r = httpx.request(
+            method, server.url + "/v1/admin/audit", json={}, headers={"authorization": f"Bearer {ADMIN}"}
+        )
         assert r.status_code == 405

@@ -19,24 +19,39 @@ from serve_app.lifecycle import Chain, Exchange, Reply, RequestRecord, Stage
 from serve_app.metrics import MAX_LABEL_VALUES, InProcessSink, LocalMetrics, RecordMetrics, Snapshot
 from tests.support.gateway_server import free_port
 
-BASE = {"gateway": {"api_keys": [{"id": "team-a", "key": "k-a"}]}, "providers": {"m": {"type": "mock"}},
-        "default_provider": "m", "storage": {"enabled": False}}
+BASE = {
+    "gateway": {"api_keys": [{"id": "team-a", "key": "k-a"}]},
+    "providers": {"m": {"type": "mock"}},
+    "default_provider": "m",
+    "storage": {"enabled": False},
+}
 
 
 def _config(**observability: Any) -> Any:
     return parse_config({**BASE, "observability": observability}, "gw.yaml")
 
 
-# -- config ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("section", "path", "reason"), [
-    ({"logging": {"keys": {"nobody": {"bodies": True}}}}, "observability.logging.keys.nobody", "unknown gateway key"),
-    ({"logging": {"max_body_bytes": 10}}, "observability.logging.max_body_bytes", "greater than or equal"),
-    ({"tracing": {"endpoint": "jaeger:4317"}}, "observability.tracing.endpoint", "http:// or https://"),
-    ({"tracing": {"sample_rate": 2}}, "observability.tracing.sample_rate", "less than or equal"),
-    ({"metrics": {"prefix": "9bad"}}, "observability.metrics.prefix", "Prometheus metric name prefix"),
-    ({"metrics": {"port": 8000}}, "observability.metrics.port", "is gateway.port"),
-    ({"tracing": {"colour": 1}}, "observability.tracing.colour", "unknown key"),
-])
+# -- config --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("section", "path", "reason"),
+    [
+        (
+            {"logging": {"keys": {"nobody": {"bodies": True}}}},
+            "observability.logging.keys.nobody",
+            "unknown gateway key",
+        ),
+        (
+            {"logging": {"max_body_bytes": 10}},
+            "observability.logging.max_body_bytes",
+            "greater than or equal",
+        ),
+        ({"tracing": {"endpoint": "jaeger:4317"}}, "observability.tracing.endpoint", "http:// or https://"),
+        ({"tracing": {"sample_rate": 2}}, "observability.tracing.sample_rate", "less than or equal"),
+        ({"metrics": {"prefix": "9bad"}}, "observability.metrics.prefix", "Prometheus metric name prefix"),
+        ({"metrics": {"port": 8000}}, "observability.metrics.port", "is gateway.port"),
+        ({"tracing": {"colour": 1}}, "observability.tracing.colour", "unknown key"),
+    ],
+)
 def test_config_errors_name_file_key_and_reason(section: dict[str, Any], path: str, reason: str) -> None:
     with pytest.raises(ConfigError) as err:
         _config(**section)
@@ -75,8 +90,12 @@ def test_tracing_off_wires_nothing_on_the_request_path() -> None:
 
 
 def test_tracing_on_wires_the_sink_executor_and_observer() -> None:
-    gw = assemble_gateway(_config(tracing={"enabled": True, "endpoint": "http://127.0.0.1:4318"},
-                                  logging={"keys": {"team-a": {"bodies": True}}}))
+    gw = assemble_gateway(
+        _config(
+            tracing={"enabled": True, "endpoint": "http://127.0.0.1:4318"},
+            logging={"keys": {"team-a": {"bodies": True}}},
+        )
+    )
     try:
         assert isinstance(gw.sinks[0], Tracing) and gw.executor.tracing is gw.sinks[0]
         assert gw.chain.observer.tracing is gw.sinks[0] and gw.chain.names[0] == "bodies"
@@ -87,12 +106,20 @@ def test_tracing_on_wires_the_sink_executor_and_observer() -> None:
 def test_valid_traceparent() -> None:
     good = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     assert valid_traceparent(good) == good
-    for bad in (None, "", good.upper(), good[:-1], "01" + good[2:], "00-" + "0" * 32 + good[35:],
-                good.replace("b7ad6b7169203331", "0" * 16), good + "\r\nx-evil: 1"):
+    for bad in (
+        None,
+        "",
+        good.upper(),
+        good[:-1],
+        "01" + good[2:],
+        "00-" + "0" * 32 + good[35:],
+        good.replace("b7ad6b7169203331", "0" * 16),
+        good + "\r\nx-evil: 1",
+    ):
         assert valid_traceparent(bad) is None, bad
 
 
-# -- the stage observer and spans (in memory) --------------------------------------------------------------------
+# -- the stage observer and spans (in memory) ----------------------------------------------------------------
 class _Step(Stage):
     def __init__(self, name: str, boom: bool = False) -> None:
         self.name, self.boom = name, boom
@@ -115,7 +142,9 @@ async def test_the_observer_times_every_phase_and_makes_spans() -> None:
     tracing = Tracing(TracingConfig(enabled=True, export_interval_ms=10), {}, exporter=exporter)
     local = LocalMetrics()
     chain = Chain([_Step("a"), _Step("b")], ChainObserver(local, tracing))
-    rec = RequestRecord("r-1", headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    rec = RequestRecord(
+        "r-1", headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    )
     ex = Exchange(rec, {"model": "m", "temperature": 0.2}, "chat", False)
     await chain.run(ex, _upstream)
     rec.close(200)
@@ -124,11 +153,16 @@ async def test_the_observer_times_every_phase_and_makes_spans() -> None:
     spans = {s.name: s for s in exporter.get_finished_spans()}
     assert set(spans) == {"a.before", "b.before", "b.after", "a.after", "raygate chat"}
     root = spans["raygate chat"]
-    assert root.parent.span_id == 0xB7AD6B7169203331 and root.context.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
+    assert (
+        root.parent.span_id == 0xB7AD6B7169203331
+        and root.context.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
+    )
     assert root.attributes["gen_ai.request.temperature"] == 0.2
     assert all(spans[n].parent.span_id == root.context.span_id for n in ("a.before", "b.after"))
-    assert rec.facts["trace"] == {"trace_id": "0af7651916cd43dd8448eb211c80319c",
-                                  "span_id": f"{root.context.span_id:016x}"}
+    assert rec.facts["trace"] == {
+        "trace_id": "0af7651916cd43dd8448eb211c80319c",
+        "span_id": f"{root.context.span_id:016x}",
+    }
     delta = local.take()
     assert delta["hist"]["raygate_stage_duration_seconds"][("a", "before")][-2] == 0  # counted, not +Inf
     assert sum(delta["hist"]["raygate_stage_duration_seconds"][("b", "after")][:-1]) == 1
@@ -162,7 +196,7 @@ async def test_unsampled_requests_make_no_spans_but_still_pass_the_trace_on() ->
     tracing.shutdown()
 
 
-# -- metrics ------------------------------------------------------------------------------------------------------
+# -- metrics -------------------------------------------------------------------------------------------------
 def _finished(**fields: Any) -> RequestRecord:
     rec = RequestRecord("r")
     for k, v in fields.items():
@@ -201,15 +235,20 @@ def test_cost_refusals_and_verdicts_are_read_defensively() -> None:
         sink.submit(rec)
     sink.submit(_finished(status=429, error_code="rate_limit_exceeded"))
     sink.submit(_finished(status=402, error_code="budget_exceeded"))
-    sink.submit(_finished(status=429, attempts=[{"provider": "p", "status": 429, "duration_ms": 1}]))  # upstream's
+    sink.submit(
+        _finished(status=429, attempts=[{"provider": "p", "status": 429, "duration_ms": 1}])
+    )  # upstream's
     weird = _finished(provider="p", model="m")
     weird.facts["guardrails"] = {"pii": "mask", "jailbreak": {"verdict": "pass"}, "x" * 100: "block"}
     sink.submit(weird)
     counters = local.take()["counters"]
     assert counters["raygate_spend_total"] == {("p", "m"): 1.75}
     assert counters["raygate_refusals_total"] == {("rate_limit",): 1, ("budget",): 1}
-    assert counters["raygate_guardrail_verdicts_total"] == {("pii", "mask"): 1, ("jailbreak", "pass"): 1,
-                                                            ("other", "block"): 1}
+    assert counters["raygate_guardrail_verdicts_total"] == {
+        ("pii", "mask"): 1,
+        ("jailbreak", "pass"): 1,
+        ("other", "block"): 1,
+    }
 
 
 def test_in_flight_counts_begun_and_unfinished_requests() -> None:
