@@ -201,37 +201,14 @@ class Chain:
         return [s.name for s in self.stages]
 
     async def run(self, ex: Exchange, call: Callable[[Exchange], Awaitable[Answer]]) -> Answer:
-        if self.observer is not None:
-            return await self._run_observed(ex, call)
+        obs = self.observer
+        if obs is not None:
+            obs.begin(ex)
         ran = 0
         answer: Answer | None = None
         for stage in self.stages:
-            answer = await stage.before(ex)
-            if answer is not None:
-                break
-            ran += 1
-        if answer is None:
-            answer = await call(ex)
-        after = self._after
-        for i in range(ran - 1, -1, -1):
-            if after[i]:
-                answer = await self.stages[i].after(ex, answer)
-        return answer
-
-    async def _run_observed(self, ex: Exchange, call: Callable[[Exchange], Awaitable[Answer]]) -> Answer:
-        """`run`, with each stage phase timed and reported to the observer."""
-        obs, clock = self.observer, time.time_ns
-        obs.begin(ex)
-        ran = 0
-        answer: Answer | None = None
-        for stage in self.stages:
-            started = clock()
-            try:
-                answer = await stage.before(ex)
-            except BaseException as exc:
-                obs.stage(ex, stage.name, "before", started, exc)
-                raise
-            obs.stage(ex, stage.name, "before", started, None)
+            step = stage.before(ex)
+            answer = await (step if obs is None else _timed(obs, ex, stage.name, "before", step))
             if answer is not None:
                 break
             ran += 1
@@ -241,15 +218,23 @@ class Chain:
         for i in range(ran - 1, -1, -1):
             if after[i]:
                 stage = self.stages[i]
-                started = clock()
-                try:
-                    answer = await stage.after(ex, answer)
-                except BaseException as exc:
-                    obs.stage(ex, stage.name, "after", started, exc)
-                    raise
-                obs.stage(ex, stage.name, "after", started, None)
-        obs.answered(ex, answer)
+                step = stage.after(ex, answer)
+                answer = await (step if obs is None else _timed(obs, ex, stage.name, "after", step))
+        if obs is not None:
+            obs.answered(ex, answer)
         return answer
+
+
+async def _timed(obs: Any, ex: Exchange, name: str, phase: str, step: Awaitable[Any]) -> Any:
+    """Await one stage phase and report its start and outcome to the chain's observer."""
+    started = time.time_ns()
+    try:
+        result = await step
+    except BaseException as exc:
+        obs.stage(ex, name, phase, started, exc)
+        raise
+    obs.stage(ex, name, phase, started, None)
+    return result
 
 
 class Sink(Protocol):

@@ -169,14 +169,18 @@ class ProviderDeployment:
     async def ping(self) -> bool:
         return True
 
-    async def chat(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
+    async def _served(self, call: Any, body: dict[str, Any], ctx: CallContext,
+                      timeout: float | None) -> bytes:
         if self.tracing is None:
-            return await self.provider.chat(body, ctx, timeout)
+            return await call(body, ctx, timeout)
         span = self.tracing.served(ctx, "provider")
         try:
-            return await self.provider.chat(body, ctx, timeout)
+            return await call(body, ctx, timeout)
         finally:
             span.end()
+
+    async def chat(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
+        return await self._served(self.provider.chat, body, ctx, timeout)
 
     async def chat_stream(self, body: dict[str, Any], ctx: CallContext,
                           timeout: float | None = None) -> AsyncIterator[bytes | dict[str, Any]]:
@@ -193,13 +197,7 @@ class ProviderDeployment:
                 span.end()
 
     async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
-        if self.tracing is None:
-            return await self.provider.embeddings(body, ctx, timeout)
-        span = self.tracing.served(ctx, "provider")
-        try:
-            return await self.provider.embeddings(body, ctx, timeout)
-        finally:
-            span.end()
+        return await self._served(self.provider.embeddings, body, ctx, timeout)
 
     async def list_models(self) -> list[str]:
         return await self.provider.list_models()

@@ -34,10 +34,9 @@ schema_version = sa.Table(
 )
 
 
-def _request_log_v1(meta: sa.MetaData) -> sa.Table:
-    """request_log as migration 1 created it (frozen: the step must keep building exactly this)."""
-    return sa.Table(
-        "request_log", meta,
+def _request_log_v1_columns() -> list[sa.Column]:
+    """request_log's columns as migration 1 created them (frozen: that step must keep building these)."""
+    return [
         sa.Column("request_id", sa.Text, primary_key=True),
         sa.Column("received_at", sa.Double, index=True),
         sa.Column("done_at", sa.Double),
@@ -53,27 +52,17 @@ def _request_log_v1(meta: sa.MetaData) -> sa.Table:
         sa.Column("ttft_ms", sa.Double),
         sa.Column("error_type", sa.Text),
         sa.Column("record", JsonDoc, nullable=False),
-    )
+    ]
+
+
+def _request_log_v1(meta: sa.MetaData) -> sa.Table:
+    return sa.Table("request_log", meta, *_request_log_v1_columns())
 
 
 # One row per finished request; `record` is the whole record, the columns are what queries filter on.
 request_log = sa.Table(
     "request_log", metadata,
-    sa.Column("request_id", sa.Text, primary_key=True),
-    sa.Column("received_at", sa.Double, index=True),
-    sa.Column("done_at", sa.Double),
-    sa.Column("kind", sa.Text),
-    sa.Column("key_id", sa.Text, index=True),
-    sa.Column("client_ip", sa.Text),
-    sa.Column("requested_model", sa.Text),
-    sa.Column("provider", sa.Text),
-    sa.Column("model", sa.Text),
-    sa.Column("status", sa.Integer, index=True),
-    sa.Column("cache", sa.Text),
-    sa.Column("latency_ms", sa.Double),
-    sa.Column("ttft_ms", sa.Double),
-    sa.Column("error_type", sa.Text),
-    sa.Column("record", JsonDoc, nullable=False),
+    *_request_log_v1_columns(),
     # version 2 (the logs query API): filter columns taken from the record, and their indexes
     sa.Column("user_id", sa.Text),
     sa.Column("trace_id", sa.Text),
