@@ -106,7 +106,8 @@ def build_app(args: Any) -> Any:
     if cfg.placement.providers == "deployment":
         deployment = serve.deployment(ProviderDeployment)
         for name, pcfg in cfg.providers.items():
-            provider_handles[name] = deployment.options(**stage_options(cfg, f"Provider:{name}")).bind(pcfg)
+            provider_handles[name] = deployment.options(**stage_options(cfg, f"Provider:{name}")).bind(
+                pcfg, cfg.observability.tracing)
     router_handle = None
     if cfg.placement.router == "deployment":
         router_handle = serve.deployment(RouterDeployment).options(**stage_options(cfg, "Router")).bind(cfg)

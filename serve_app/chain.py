@@ -2,6 +2,7 @@
 
     before, in this order ─▶ upstream call ─▶ after, in reverse order
 
+    bodies  (its after runs last) request/response bodies into the log record deployments/observability
     rate_limit  admit, or refuse with 429: key/user/ip/metadata buckets   deployments/ratelimit
     cost    (after) usage.estimated_cost on the answer, the record's cost     deployments/spend
     route   router.plan(): the Plan (ordered attempts) for this request       deployments/router
@@ -24,6 +25,7 @@ from typing import Any
 from deployments.cache.cache_stage import CacheStage
 from deployments.guardrails.stage import guardrail_output_stage, guardrail_stage
 from deployments.ratelimit.stage import build_rate_limit_stage
+from deployments.observability.bodies import bodies_stage
 from deployments.router.route_stage import RouteStage
 from deployments.spend.budget_stage import budget_stage
 from deployments.spend.cost_stage import cost_stage
@@ -33,6 +35,8 @@ from .lifecycle import Chain, Stage
 StageFactory = Callable[[Any, dict[str, Any]], Stage | None]
 
 ORDER: list[tuple[str, StageFactory]] = [
+    # first, so its `after` runs last: the bodies as the other stages left them (masked)
+    ("bodies", lambda config, parts: bodies_stage(config)),
     ("rate_limit", build_rate_limit_stage),
     # above the cache: its `after` also prices cache hits (cost 0, the saving recorded)
     ("cost", cost_stage),

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from deployments.cache.config import CacheConfig, check_strategy_cache_settings
 from deployments.guardrails.config import GuardrailsConfig, check_guardrails
+from deployments.observability.config import ObservabilityConfig, check_observability
 from deployments.providers import registry as provider_registry
 from deployments.prompts.config import PromptsConfig
 from deployments.providers.base import ProviderConfig
@@ -116,6 +117,7 @@ class GatewayConfig(StrictModel):
     budgets: list[BudgetConfig] = Field(default_factory=list)
     alerts: dict[str, AlertConfig] = Field(default_factory=dict)
     smtp: SmtpConfig | None = None
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     source: str = Field("<dict>", exclude=True, description="Where the config came from.")
 
     def __repr_args__(self):  # SecretStr already masks keys; keep the source path visible
@@ -298,7 +300,7 @@ def _reference_errors(cfg: GatewayConfig, declared: set[str]) -> list[tuple[str,
     if declared != set(cfg.providers):
         return errors  # strategy checks would name the providers that failed to parse again
     for check in (check_strategies, check_strategy_cache_settings, check_guardrails,
-                  check_spend_settings):  # each reports its first problem
+                  check_spend_settings, check_observability):  # each reports its first problem
         try:
             check(cfg)
         except ConfigError as exc:

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from deployments.observability.traceparent import valid_traceparent
 from deployments.providers.base import CallContext
 from deployments.providers.stage import parse_usage
 from deployments.router.executor import Executor, Outcome
@@ -75,6 +76,7 @@ class Gateway:
         self.prompts: Any = None  # deployments.prompts.api.PromptsApi for /v1/prompts (None: disabled)
         self.auditors: list[Any] = [AuditLog()]  # consumers of audit events (`submit(event)`)
         self.closers: list[Any] = []  # async callables run at replica shutdown (e.g. the spend sink's last flush)
+        self.background: list[Any] = []  # services with async start()/close() run with the replica
         self.admin_prefixes.append(("GET", "/v1/admin/logs/", self.admin_log))
 
     def attach_records(self, sink: Any) -> None:
@@ -86,6 +88,8 @@ class Gateway:
     def begin(self, kind: str | None, headers: dict[str, str], via: str = "http",
               client_ip: str | None = None) -> RequestRecord:
         """A new record; `kind` None for requests that are not recorded (health, models, admin)."""
+        if kind is not None:
+            self.metrics.local.in_flight += 1
         return RequestRecord(new_request_id(headers.get("x-request-id")), kind, via, headers,  # type: ignore[arg-type]
                              client_ip)
 
@@ -93,9 +97,9 @@ class Gateway:
         """Finish the record (once) and hand it to the sinks; before the response's last byte."""
         if rec.kind is None or not rec.close(status, error):
             return
-        if rec.provider is None and rec.attempts:
+        if rec.attempts and (rec.provider is None or rec.model is None):  # a failure names what it tried last
             last = rec.attempts[-1]
-            rec.provider, rec.model = last["provider"], last["model"]
+            rec.provider, rec.model = rec.provider or last["provider"], rec.model or last["model"]
         submit_all(self.sinks, rec)
 
     def fail(self, rec: RequestRecord, exc: BaseException) -> None:
@@ -131,8 +135,9 @@ class Gateway:
         model = body.get("model")
         rec.metadata, rec.stream, rec.requested_model = metadata, stream, model
         ex.route = RouteRequest(model, provider, config, metadata, headers, body)
+        traceparent = headers.get("traceparent")  # passed upstream; with tracing on, the span's replaces it
         ex.call = CallContext("", "", rec.request_id, include_usage, int(time.time()), client_headers,
-                              metadata or None)
+                              metadata or None, traceparent=traceparent and valid_traceparent(traceparent))
         return ex
 
     async def _upstream(self, ex: Exchange) -> Answer:
@@ -245,6 +250,8 @@ class Gateway:
         if self.records is not None:
             self.records.start()
         self.metrics.start()
+        for service in self.background:
+            await service.start()
 
     async def close(self) -> None:
         """Replica shutdown: last metrics, then the records still spooled (bounded; the rest stay on disk)."""
@@ -253,6 +260,8 @@ class Gateway:
                 await close()
             except Exception:  # noqa: BLE001 - one part failing to close must not keep the others open
                 log.exception("closing %s failed", close)
+        for service in self.background:
+            await service.close()
         if self.records is not None:
             await self.records.close()
         if self.prompts is not None:

@@ -41,6 +41,20 @@ def _headers(scope: dict[str, Any]) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
+def query_params(scope: dict[str, Any]) -> dict[str, str] | None:
+    """A GET's query string as a dict (None without one); a parameter given twice is a 400."""
+    raw = scope.get("query_string") or b""
+    if not raw:
+        return None
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        if name in params:
+            raise GatewayError(400, f"query parameter {name!r} is given more than once", param=name,
+                               code="invalid_parameter", type="invalid_request_error")
+        params[name] = value
+    return params
+
+
 def _encode_headers(base: list[tuple[bytes, bytes]], extra: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return base + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
 
@@ -297,9 +311,8 @@ class HttpApp:
             self.gateway.audit(None, f"{scope['method']} {scope['path']}", f"denied {err.status}", client_ip=client_ip)
             raise
         raw = await self.read_body(scope, receive) if scope["method"] in ("POST", "PUT", "PATCH") else b""
-        body = parse_json_body(raw) if raw else None
-        if body is None and scope.get("query_string"):  # a GET's query parameters reach its handler as `body`
-            body = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        # a GET's handler gets its query parameters where a POST's gets its JSON body
+        body = parse_json_body(raw) if raw else query_params(scope) if scope["method"] == "GET" else None
         reply = await self.gateway.admin(scope["method"], scope["path"], body, admin_id, client_ip)
         await self.send_bytes(send, reply.status, reply.body, rec, reply.headers)
 

@@ -55,6 +55,9 @@ def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | N
     gateway.chain = build_chain(config, {"router": router, "cache": gateway.cache, "guardrails": guardrails,
                                          "upstream": gateway._upstream, "metrics": gateway.metrics.local,
                                          "sinks": gateway.sinks, "use_ray": use_ray, "spend": spend})
+    from deployments.observability.setup import attach_observability
+
+    attach_observability(gateway, config)
     return gateway
 
 

@@ -69,7 +69,7 @@ class RequestRecord:
         "request_id", "kind", "via", "headers", "received_at", "started", "first_byte_at", "done_at",
         "key_id", "client_ip", "metadata", "stream", "requested_model", "provider", "model", "route",
         "attempts", "cache", "usage", "status", "error_type", "error_code", "error_message",
-        "latency_ms", "ttft_ms", "facts", "finished",
+        "latency_ms", "ttft_ms", "facts", "finished", "trace",
     )
 
     def __init__(self, request_id: str, kind: str = "chat", via: str = "http",
@@ -101,6 +101,7 @@ class RequestRecord:
         self.ttft_ms: float | None = None
         self.facts: dict[str, Any] = {}
         self.finished = False
+        self.trace: Any = None  # the request's live spans when tracing is on (never stored)
 
     def fact(self, name: str, value: Any) -> None:
         """A stage's own fact (a guardrail verdict, a cost, a rate-limit decision), stored as-is."""
@@ -181,23 +182,33 @@ def overrides_after(stage: Stage) -> bool:
 
 
 class Chain:
-    """The configured stages around one upstream call."""
+    """The configured stages around one upstream call.
 
-    __slots__ = ("stages", "_after")
+    `observer` (deployments/observability/stage_timing.py), when set, is told when the chain starts
+    (`begin(ex)`), after every stage phase (`stage(ex, name, phase, start_ns, error)`) and of the
+    answer (`answered(ex, answer)`); None (metrics and tracing off) runs the untimed loop.
+    """
 
-    def __init__(self, stages: list[Stage]) -> None:
+    __slots__ = ("stages", "_after", "observer")
+
+    def __init__(self, stages: list[Stage], observer: Any = None) -> None:
         self.stages = list(stages)
         self._after = [overrides_after(s) for s in self.stages]
+        self.observer = observer
 
     @property
     def names(self) -> list[str]:
         return [s.name for s in self.stages]
 
     async def run(self, ex: Exchange, call: Callable[[Exchange], Awaitable[Answer]]) -> Answer:
+        obs = self.observer
+        if obs is not None:
+            obs.begin(ex)
         ran = 0
         answer: Answer | None = None
         for stage in self.stages:
-            answer = await stage.before(ex)
+            step = stage.before(ex)
+            answer = await (step if obs is None else _timed(obs, ex, stage.name, "before", step))
             if answer is not None:
                 break
             ran += 1
@@ -206,8 +217,24 @@ class Chain:
         after = self._after
         for i in range(ran - 1, -1, -1):
             if after[i]:
-                answer = await self.stages[i].after(ex, answer)
+                stage = self.stages[i]
+                step = stage.after(ex, answer)
+                answer = await (step if obs is None else _timed(obs, ex, stage.name, "after", step))
+        if obs is not None:
+            obs.answered(ex, answer)
         return answer
+
+
+async def _timed(obs: Any, ex: Exchange, name: str, phase: str, step: Awaitable[Any]) -> Any:
+    """Await one stage phase and report its start and outcome to the chain's observer."""
+    started = time.time_ns()
+    try:
+        result = await step
+    except BaseException as exc:
+        obs.stage(ex, name, phase, started, exc)
+        raise
+    obs.stage(ex, name, phase, started, None)
+    return result
 
 
 class Sink(Protocol):

@@ -48,8 +48,6 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "raygate_cache_misses_total": ("counter", "Requests the cache was asked for and could not answer.", ()),
     "raygate_guardrail_checks_total": ("counter", "Guardrail check results, by check and verdict.",
                                        ("check", "verdict")),
-    "raygate_spend_usd_total": ("counter", "Estimated upstream spend in USD, by provider and model.",
-                                ("provider", "model")),
     "raygate_cost_unknown_total": ("counter", "Answers whose model has no known price (cost recorded as null).",
                                    ("provider", "model")),
     "raygate_record_queue_depth": ("gauge", "Records spooled but not yet committed to storage.", ()),
@@ -60,7 +58,23 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
                                       ("reason",)),
     "raygate_rate_limited_total": ("counter", "Requests refused by a rate limit, by the limit's scope "
                                    "(key, user, ip, metadata.<k>).", ("scope",)),
+    "raygate_time_to_first_token_seconds": ("histogram", "Time from request to the first byte of the answer.",
+                                            ("provider", "model")),
+    "raygate_upstream_attempt_duration_seconds": ("histogram", "Duration of each upstream call, by outcome.",
+                                                  ("provider", "outcome")),
+    "raygate_stage_duration_seconds": ("histogram", "Time in each chain stage, by phase (before, after).",
+                                       ("stage", "phase")),
+    "raygate_in_flight_requests": ("gauge", "Requests received and not yet finished.", ()),
+    "raygate_request_errors_total": ("counter", "Failed requests by error type.", ("type",)),
+    "raygate_spend_total": ("counter", "Spend in USD, from the request record's `cost` fact.",
+                            ("provider", "model")),
+    "raygate_refusals_total": ("counter", "Requests the gateway refused before any upstream call "
+                               "(rate_limit, budget).", ("reason",)),
+    "raygate_guardrail_verdicts_total": ("counter", "Guardrail verdicts (the record's `guardrails` fact).",
+                                         ("guardrail", "verdict")),
 }
+DEFAULT_PREFIX = "raygate"
+MAX_LABEL_VALUES = 200  # distinct values of a client-influenced label (model, ...) per replica; then "other"
 
 
 class Snapshot:
@@ -99,19 +113,21 @@ class Snapshot:
                     for i, v in enumerate(values):
                         cur[i] += v
 
-    def render(self) -> str:
+    def render(self, prefix: str = DEFAULT_PREFIX) -> str:
+        """Prometheus text; every name's `raygate` prefix is replaced by `prefix` (e.g. `portkey`)."""
         lines: list[str] = []
-        for name, (kind, help_text, label_names) in FAMILIES.items():
+        for family, (kind, help_text, label_names) in FAMILIES.items():
+            name = family if prefix == DEFAULT_PREFIX else prefix + family[len(DEFAULT_PREFIX):]
             lines.append(f"# HELP {name} {help_text}")
             lines.append(f"# TYPE {name} {kind}")
             if kind == "counter":
-                for labels, value in sorted(self.counters.get(name, {}).items()):
+                for labels, value in sorted(self.counters.get(family, {}).items()):
                     lines.append(f"{name}{_fmt(label_names, labels)} {_num(value)}")
             elif kind == "gauge":
-                for labels, value in sorted(self._gauge_sums(name).items()):
+                for labels, value in sorted(self._gauge_sums(family).items()):
                     lines.append(f"{name}{_fmt(label_names, labels)} {_num(value)}")
             else:
-                for labels, values in sorted(self.hist.get(name, {}).items()):
+                for labels, values in sorted(self.hist.get(family, {}).items()):
                     cumulative = 0.0
                     for bound, count in zip(BUCKETS, values, strict=False):
                         cumulative += count
@@ -151,13 +167,14 @@ def _num(v: float) -> str:
 class LocalMetrics:
     """Per-replica accumulator. `inc`/`observe`/`set` are dict updates; `take` hands over the deltas."""
 
-    __slots__ = ("_counters", "_hist", "_gauges", "replica")
+    __slots__ = ("_counters", "_hist", "_gauges", "replica", "in_flight")
 
     def __init__(self) -> None:
         self._counters: dict[str, dict[Labels, float]] = {}
         self._hist: dict[str, dict[Labels, list[float]]] = {}
         self._gauges: dict[str, dict[Labels, float]] = {}  # current levels, sent with every take
         self.replica = uuid.uuid4().hex
+        self.in_flight = 0  # +1 when a recorded request begins (Gateway.begin), -1 when it finishes
 
     def set(self, name: str, labels: Labels, value: float) -> None:
         series = self._gauges.get(name)
@@ -186,6 +203,7 @@ class LocalMetrics:
         self.observe("raygate_request_duration_seconds", (provider, model), seconds)
 
     def take(self) -> dict[str, Any] | None:
+        self.set("raygate_in_flight_requests", (), self.in_flight)
         if not self._counters and not self._hist and not self._gauges:
             return None
         delta = {"counters": self._counters, "hist": self._hist, "replica": self.replica,
@@ -195,17 +213,46 @@ class LocalMetrics:
 
 
 class RecordMetrics:
-    """The metrics sink: what /metrics counts per request, read off each finished record."""
+    """The metrics sink: what /metrics counts per request, read off each finished record.
 
-    __slots__ = ("local",)
+    Label values are bounded: providers, routes and stages come from the config; a model name a
+    client may choose is kept for the first MAX_LABEL_VALUES seen, then counted as "other".
+    """
+
+    __slots__ = ("local", "_models")
 
     def __init__(self, local: LocalMetrics) -> None:
         self.local = local
+        self._models: set[str] = set()
+
+    def _model(self, model: str) -> str:
+        models = self._models
+        if model in models:
+            return model
+        if len(models) < MAX_LABEL_VALUES:
+            models.add(model)
+            return model
+        return "other"
 
     def submit(self, rec: Any) -> None:
         local = self.local
-        provider, model = rec.provider or "", rec.model or ""
+        local.in_flight -= 1
+        provider, model = rec.provider or "", self._model(rec.model or "")
         local.request(provider, model, rec.status, (rec.latency_ms or 0.0) / 1000)
+        if rec.ttft_ms is not None and rec.status < 400:
+            local.observe("raygate_time_to_first_token_seconds", (provider, model), rec.ttft_ms / 1000)
+        for attempt in rec.attempts:
+            if attempt.get("status") is not None:
+                outcome = "success" if attempt["status"] < 400 else attempt.get("error_class") or "error"
+                local.observe("raygate_upstream_attempt_duration_seconds", (attempt["provider"], outcome),
+                              (attempt.get("duration_ms") or 0.0) / 1000)
+        if rec.status >= 400:
+            local.inc("raygate_request_errors_total", (_bounded_name(rec.error_type),))
+            refusal = _refusal(rec)
+            if refusal is not None:
+                local.inc("raygate_refusals_total", (refusal,))
+        if rec.facts:
+            self._facts(rec.facts, provider, model)
         usage = rec.usage
         if usage:
             for kind, n in usage.items():
@@ -221,6 +268,49 @@ class RecordMetrics:
             local.inc("raygate_stream_errors_total", (provider,))
 
 
+    def _facts(self, facts: dict[str, Any], provider: str, model: str) -> None:
+        """What other stages put on the record: a cost (USD) and guardrail verdicts, read defensively."""
+        usd = _usd(facts.get("cost"))
+        if usd:
+            self.local.inc("raygate_spend_total", (provider, model), usd)
+        verdicts = facts.get("guardrails")
+        if isinstance(verdicts, dict):  # {name: verdict} or {name: {"verdict": ...}}
+            verdicts = [{"name": k, **(v if isinstance(v, dict) else {"verdict": v})}
+                        for k, v in verdicts.items()]
+        if isinstance(verdicts, list):
+            for v in verdicts:
+                if isinstance(v, dict):
+                    self.local.inc("raygate_guardrail_verdicts_total",
+                                   (_bounded_name(v.get("name")), _bounded_name(v.get("verdict"))))
+
+
+def _bounded_name(value: Any) -> str:
+    """A label from a short identifier (an error type, a guardrail verdict); anything else is "other"."""
+    if isinstance(value, str) and 0 < len(value) <= 64 and value.replace("_", "").replace("-", "").isalnum():
+        return value
+    return "other" if value is not None else ""
+
+
+def _usd(cost: Any) -> float:
+    """The record's `cost` fact in USD: a number, or a mapping with `usd` / `total_usd` / `total`."""
+    if isinstance(cost, dict):
+        cost = next((cost[k] for k in ("usd", "total_usd", "total") if k in cost), None)
+    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost > 0:
+        return float(cost)
+    return 0.0
+
+
+def _refusal(rec: Any) -> str | None:
+    """A gateway refusal: no upstream call was made and the error is a budget or a rate limit."""
+    if rec.attempts or rec.cache in ("exact", "semantic"):
+        return None
+    if "budget" in (rec.error_code or "") or rec.status == 402:
+        return "budget"
+    if rec.status == 429:
+        return "rate_limit"
+    return None
+
+
 class InProcessSink:
     """Totals kept in this process (no Ray): tests and standalone runs."""
 
@@ -230,8 +320,8 @@ class InProcessSink:
     async def push(self, delta: dict[str, Any]) -> None:
         self.totals.merge(delta)
 
-    async def render(self) -> str:
-        return self.totals.render()
+    async def render(self, prefix: str = DEFAULT_PREFIX) -> str:
+        return self.totals.render(prefix)
 
 
 class MetricsAggregator:
@@ -243,8 +333,8 @@ class MetricsAggregator:
     def push(self, delta: dict[str, Any]) -> None:
         self.totals.merge(delta)
 
-    def render(self) -> str:
-        return self.totals.render()
+    def render(self, prefix: str = DEFAULT_PREFIX) -> str:
+        return self.totals.render(prefix)
 
 
 class ActorSink:
@@ -254,8 +344,8 @@ class ActorSink:
     async def push(self, delta: dict[str, Any]) -> None:
         await self.actor.push.remote(delta)
 
-    async def render(self) -> str:
-        return await self.actor.render.remote()
+    async def render(self, prefix: str = DEFAULT_PREFIX) -> str:
+        return await self.actor.render.remote(prefix)
 
 
 def actor_sink() -> ActorSink:
@@ -271,10 +361,11 @@ def actor_sink() -> ActorSink:
 class Metrics:
     """A replica's metrics: the local accumulator plus the flush loop to its sink."""
 
-    def __init__(self, sink: Any, interval: float = 1.0) -> None:
+    def __init__(self, sink: Any, interval: float = 1.0, prefix: str = DEFAULT_PREFIX) -> None:
         self.local = LocalMetrics()
         self.sink = sink
         self.interval = interval
+        self.prefix = prefix  # observability.metrics.prefix, applied when rendering
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -313,7 +404,7 @@ class Metrics:
 
     async def render(self) -> str:
         await self.flush()
-        return await self.sink.render()
+        return await self.sink.render(self.prefix)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -53,6 +53,7 @@ class CallContext:
     client_headers: dict[str, str] = field(default_factory=dict)  # the client's x-raygate-* headers
     metadata: dict[str, str] | None = None  # gateway metadata; only `openai` forwards it (store: true)
     state: dict[str, str] = field(default_factory=dict)  # an adapter's notes from request to response
+    traceparent: str | None = None  # W3C trace context of the calling span; sent upstream as `traceparent`
 
 
 @dataclass(slots=True)

@@ -47,7 +47,7 @@ class Provider:
         """A non-streamed chat completion: OpenAI `chat.completion` JSON bytes, or UpstreamError."""
         if self._ready is not None:
             await self._ready()
-        req = self.adapter.chat_request(body, ctx, stream=False)
+        req = _traced(self.adapter.chat_request(body, ctx, stream=False), ctx)
         resp = await self.transport.request(req, self._timeouts(timeout), self.name)
         if resp.status >= 400:
             raise self.adapter.error(resp.status, resp.headers, resp.body, ctx)
@@ -58,7 +58,7 @@ class Provider:
         """Open the upstream stream; errors before the first byte raise here (fallback is still possible)."""
         if self._ready is not None:
             await self._ready()
-        req = self.adapter.chat_request(body, ctx, stream=True)
+        req = _traced(self.adapter.chat_request(body, ctx, stream=True), ctx)
         up = await self.transport.open_stream(req, self._timeouts(timeout), self.name)
         if up.status >= 400:
             payload = await up.read()
@@ -80,11 +80,18 @@ class Provider:
     async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
         if self._ready is not None:
             await self._ready()
-        req = self.adapter.embeddings_request(body, ctx)
+        req = _traced(self.adapter.embeddings_request(body, ctx), ctx)
         resp = await self.transport.request(req, self._timeouts(timeout), self.name)
         if resp.status >= 400:
             raise self.adapter.error(resp.status, resp.headers, resp.body, ctx)
         return self.adapter.embeddings_response(resp.status, resp.body, ctx)
+
+
+def _traced(req: Any, ctx: CallContext) -> Any:
+    """The upstream request with the caller's W3C trace context (ids only; never a secret)."""
+    if ctx.traceparent is not None:  # a copy: adapters may share one headers dict between requests
+        req.headers = {**req.headers, "traceparent": ctx.traceparent}
+    return req
 
 
 class ChatStream:
@@ -147,28 +154,52 @@ class ChatStream:
 
 
 class ProviderDeployment:
-    """A Provider as its own Serve deployment (placement: deployment)."""
+    """A Provider as its own Serve deployment (placement: deployment).
 
-    def __init__(self, config: ProviderConfig) -> None:
+    With `tracing` (the observability tracing settings, enabled) every call it serves is a span under
+    the caller's attempt span (the CallContext's traceparent), exported from this process.
+    """
+
+    def __init__(self, config: ProviderConfig, tracing: Any = None) -> None:
         self.provider = Provider(config)
+        self.tracing = None
+        if tracing is not None and tracing.enabled:
+            from deployments.observability.tracing import Tracing
+
+            self.tracing = Tracing(tracing, {config.name: config.type})
 
     async def ping(self) -> bool:
         return True
 
+    async def _served(self, call: Any, body: dict[str, Any], ctx: CallContext,
+                      timeout: float | None) -> bytes:
+        if self.tracing is None:
+            return await call(body, ctx, timeout)
+        span = self.tracing.served(ctx, "provider")
+        try:
+            return await call(body, ctx, timeout)
+        finally:
+            span.end()
+
     async def chat(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
-        return await self.provider.chat(body, ctx, timeout)
+        return await self._served(self.provider.chat, body, ctx, timeout)
 
     async def chat_stream(self, body: dict[str, Any], ctx: CallContext,
                           timeout: float | None = None) -> AsyncIterator[bytes | dict[str, Any]]:
         """The stream's bytes; its usage as a dict item just before `[DONE]` (the caller's record needs it)."""
-        stream = await self.provider.open_chat_stream(body, ctx, timeout)
-        async for chunk in stream:
-            if stream.usage is not None and chunk.endswith(SSE_DONE):
-                yield {"usage": stream.usage}
-            yield chunk
+        span = self.tracing.served(ctx, "provider") if self.tracing is not None else None
+        try:
+            stream = await self.provider.open_chat_stream(body, ctx, timeout)
+            async for chunk in stream:
+                if stream.usage is not None and chunk.endswith(SSE_DONE):
+                    yield {"usage": stream.usage}
+                yield chunk
+        finally:
+            if span is not None:
+                span.end()
 
     async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
-        return await self.provider.embeddings(body, ctx, timeout)
+        return await self._served(self.provider.embeddings, body, ctx, timeout)
 
     async def list_models(self) -> list[str]:
         return await self.provider.list_models()

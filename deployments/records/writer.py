@@ -124,6 +124,13 @@ class RecordWriter:
         await self.ready()
         return await self.storage.count_records()
 
+    async def call(self, op: Any, *args: Any) -> Any:
+        """Run `await op(storage, *args)` here, next to the database: other features' queries and side
+        writes (the logs API, audit events, retention) use the writer's connection. `op` is a
+        module-level function (sent to the actor by reference)."""
+        await self.ready()
+        return await op(self.storage, *args)
+
     async def close(self) -> None:
         await self.storage.close()
         self._started = False
@@ -186,6 +193,9 @@ class ActorWriter:
 
     async def count(self) -> int:
         return await self._call("count")
+
+    async def call(self, op: Any, *args: Any) -> Any:
+        return await self._call("call", op, *args)
 
     async def close(self) -> None:  # the actor is shared by every replica; it stays
         self._actor = None

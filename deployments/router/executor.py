@@ -88,6 +88,7 @@ class Executor:
         self.clock = clock
         local = getattr(metrics, "local", None)
         self._inc = local.inc if local is not None else _noop
+        self.tracing: Any = None  # deployments.observability.tracing.Tracing: a span per attempt (None: off)
         if local is not None and self.circuits.on_change is None:
             self.circuits.on_change = lambda key, state: local.inc("raygate_circuit_state_changes_total",
                                                                    (key, state))
@@ -97,7 +98,7 @@ class Executor:
         model = provider.default_model(attempt.model)
         payload = body if attempt.override_params is None else {**body, **attempt.override_params}
         ctx = CallContext(attempt.provider, model, base.request_id, base.include_usage, base.created,
-                          base.client_headers, base.metadata)
+                          base.client_headers, base.metadata, traceparent=base.traceparent)
         return provider, payload, ctx
 
     # -- plain requests: one attempt, as cheap as it gets -----------------------------------------
@@ -110,14 +111,15 @@ class Executor:
         if plan.strategy is not None:
             return await self._run(plan, body, base, "chat", trail)
         provider, payload, ctx, attempt = self._single(plan, body, base)
-        return await self._one(provider.chat, payload, ctx, attempt, trail), Outcome(attempt, ctx.model)
+        result = await self._one(provider.chat, payload, ctx, attempt, trail, "chat")
+        return result, Outcome(attempt, ctx.model)
 
     async def chat_stream(self, plan: Plan, body: dict[str, Any], base: CallContext,
                           trail: list[dict[str, Any]] | None = None) -> tuple[Any, Outcome]:
         if plan.strategy is not None:
             return await self._run(plan, body, base, "stream", trail)
         provider, payload, ctx, attempt = self._single(plan, body, base)
-        stream = await self._one(provider.open_chat_stream, payload, ctx, attempt, trail)
+        stream = await self._one(provider.open_chat_stream, payload, ctx, attempt, trail, "stream")
         return stream, Outcome(attempt, ctx.model)
 
     async def embeddings(self, plan: Plan, body: dict[str, Any], base: CallContext,
@@ -125,10 +127,28 @@ class Executor:
         if plan.strategy is not None:
             return await self._run(plan, body, base, "embeddings", trail)
         provider, payload, ctx, attempt = self._single(plan, body, base)
-        return await self._one(provider.embeddings, payload, ctx, attempt, trail), Outcome(attempt, ctx.model)
+        result = await self._one(provider.embeddings, payload, ctx, attempt, trail, "embeddings")
+        return result, Outcome(attempt, ctx.model)
 
     async def _one(self, fn: Any, payload: dict[str, Any], ctx: CallContext, attempt: Attempt,
-                   trail: list[dict[str, Any]] | None) -> Any:
+                   trail: list[dict[str, Any]] | None, kind: str) -> Any:
+        tracing = self.tracing
+        if tracing is None:
+            return await self._timed(fn, payload, ctx, attempt, trail)
+        span = tracing.attempt(ctx, attempt.route, kind)
+        status, error_class = None, None
+        try:
+            result = await self._timed(fn, payload, ctx, attempt, trail)
+            status = 200
+            return result
+        except GatewayError as err:
+            status, error_class = err.status, err.error_class
+            raise
+        finally:
+            tracing.end_attempt(span, status, error_class)
+
+    async def _timed(self, fn: Any, payload: dict[str, Any], ctx: CallContext, attempt: Attempt,
+                     trail: list[dict[str, Any]] | None) -> Any:
         if trail is None:
             return await fn(payload, ctx, attempt.timeout)
         started = self.clock()
@@ -143,7 +163,7 @@ class Executor:
     # -- strategies: retries, backoff, fallback, breakers ------------------------------------------------
     async def _run(self, plan: Plan, body: dict[str, Any], base: CallContext, kind: str,
                    trail: list[dict[str, Any]] | None = None) -> tuple[Any, Outcome]:
-        circuits, stats, inc, clock = self.circuits, self.stats, self._inc, self.clock
+        circuits, stats, inc, clock, tracing = self.circuits, self.stats, self._inc, self.clock, self.tracing
         if not circuits.started:
             await circuits.begin()
         tried: list[Tried] = []
@@ -170,7 +190,10 @@ class Executor:
                 provider = self.providers[attempt.provider]
                 payload = {**body, **attempt.override_params} if attempt.override_params else dict(body)
                 ctx = CallContext(attempt.provider, provider.default_model(model), base.request_id,
-                                  base.include_usage, base.created, base.client_headers, base.metadata)
+                                  base.include_usage, base.created, base.client_headers, base.metadata,
+                                  traceparent=base.traceparent)
+                span = tracing.attempt(ctx, attempt.route, kind) if tracing is not None else None
+                status, error_class = None, None
                 calls += 1
                 started = clock()
                 stats.begin(key)
@@ -183,7 +206,9 @@ class Executor:
                         result = await self._call(provider.chat, payload, ctx, attempt.timeout)
                     else:
                         result = await self._call(provider.embeddings, payload, ctx, attempt.timeout)
+                    status = 200
                 except GatewayError as err:
+                    status, error_class = err.status, err.error_class
                     seconds = clock() - started
                     stats.observe(key, seconds)
                     tried.append(Tried(attempt, ctx.model, err, seconds))
@@ -199,6 +224,8 @@ class Executor:
                 finally:
                     if not streaming:
                         stats.end(key)
+                    if span is not None:
+                        tracing.end_attempt(span, status, error_class)
                 seconds = clock() - started
                 stats.observe(key, seconds)
                 if trail is not None:

@@ -27,7 +27,6 @@ from .prices import PriceBook
 USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 USAGE_MARK = b'"usage":{'
 UNKNOWN = "raygate_cost_unknown_total"
-SPEND = "raygate_spend_usd_total"
 
 
 def splice_cost(body: bytes, usd: float | None) -> bytes:
@@ -87,8 +86,6 @@ class CostStage(Stage):
             return None
         usd = price.cost(usage)
         rec.fact("cost", {"usd": usd, "source": price.source})
-        if self.local is not None and usd:
-            self.local.inc(SPEND, (rec.provider or "", rec.model or ""), usd)
         return usd
 
     async def after(self, ex: Exchange, answer: Answer) -> Answer:

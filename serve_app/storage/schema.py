@@ -33,25 +33,84 @@ schema_version = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+
+def _request_log_v1_columns() -> list[sa.Column]:
+    """request_log's columns as migration 1 created them (frozen: that step must keep building these)."""
+    return [
+        sa.Column("request_id", sa.Text, primary_key=True),
+        sa.Column("received_at", sa.Double, index=True),
+        sa.Column("done_at", sa.Double),
+        sa.Column("kind", sa.Text),
+        sa.Column("key_id", sa.Text, index=True),
+        sa.Column("client_ip", sa.Text),
+        sa.Column("requested_model", sa.Text),
+        sa.Column("provider", sa.Text),
+        sa.Column("model", sa.Text),
+        sa.Column("status", sa.Integer, index=True),
+        sa.Column("cache", sa.Text),
+        sa.Column("latency_ms", sa.Double),
+        sa.Column("ttft_ms", sa.Double),
+        sa.Column("error_type", sa.Text),
+        sa.Column("record", JsonDoc, nullable=False),
+    ]
+
+
+def _request_log_v1(meta: sa.MetaData) -> sa.Table:
+    return sa.Table("request_log", meta, *_request_log_v1_columns())
+
+
 # One row per finished request; `record` is the whole record, the columns are what queries filter on.
 request_log = sa.Table(
     "request_log", metadata,
-    sa.Column("request_id", sa.Text, primary_key=True),
-    sa.Column("received_at", sa.Double, index=True),
-    sa.Column("done_at", sa.Double),
-    sa.Column("kind", sa.Text),
-    sa.Column("key_id", sa.Text, index=True),
-    sa.Column("client_ip", sa.Text),
-    sa.Column("requested_model", sa.Text),
-    sa.Column("provider", sa.Text),
-    sa.Column("model", sa.Text),
-    sa.Column("status", sa.Integer, index=True),
-    sa.Column("cache", sa.Text),
-    sa.Column("latency_ms", sa.Double),
-    sa.Column("ttft_ms", sa.Double),
-    sa.Column("error_type", sa.Text),
-    sa.Column("record", JsonDoc, nullable=False),
+    *_request_log_v1_columns(),
+    # version 2 (the logs query API): filter columns taken from the record, and their indexes
+    sa.Column("user_id", sa.Text),
+    sa.Column("trace_id", sa.Text),
+    sa.Column("session_id", sa.Text),
+    sa.Column("outcome", sa.Text),  # success (status < 400) | error
 )
+# newest first with request_id as the tie-breaker: the logs API's stable order, per filter
+LOG_QUERY_INDEXES = [
+    sa.Index(f"ix_request_log_{name}_time", *cols, request_log.c.received_at, request_log.c.request_id)
+    for name, cols in (("all", ()), ("outcome", (request_log.c.outcome,)),
+                       ("provider", (request_log.c.provider,)), ("model", (request_log.c.model,)),
+                       ("key", (request_log.c.key_id,)), ("user", (request_log.c.user_id,)),
+                       ("trace", (request_log.c.trace_id,)), ("session", (request_log.c.session_id,)))
+]
+
+# Append-only audit events (admin actions, denied admin authentication); `event` is the masked event.
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("actor", sa.Text),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("client_ip", sa.Text),
+    sa.Column("event", JsonDoc, nullable=False),
+    sa.Index("ix_audit_log_at", "at"),
+    sa.Index("ix_audit_log_actor", "actor", "id"),
+)
+
+
+def _metadata_field(name: str) -> Callable[[dict], object]:
+    def read(record: dict) -> object:
+        metadata = record.get("metadata")
+        value = metadata.get(name) if isinstance(metadata, dict) else None
+        return None if value is None or isinstance(value, dict | list) else str(value)[:256]
+    return read
+
+
+def _outcome(record: dict) -> str:
+    status = record.get("status")
+    return "success" if isinstance(status, int) and 100 <= status < 400 else "error"
+
+
+# request_log columns computed from the record (not a top-level key of it)
+DERIVED_COLUMNS: dict[str, Callable[[dict], object]] = {
+    "user_id": _metadata_field("user_id"), "trace_id": _metadata_field("trace_id"),
+    "session_id": _metadata_field("session_id"), "outcome": _outcome,
+}
 
 # Prompt management (deployments/prompts): one row per prompt name, whose `revision` every write to
 # that prompt bumps (replicas compare it to refresh their cached copy); versions are immutable.
@@ -122,7 +181,7 @@ def _as_text(v: object) -> str | None:
 
 
 for _col in request_log.columns:
-    if _col.name != "record":
+    if _col.name != "record" and _col.name not in DERIVED_COLUMNS:
         _conv = {sa.Double: _as_float, sa.Integer: _as_int}.get(type(_col.type), _as_text)
         REQUEST_LOG_COLUMNS[_col.name] = _conv
 
@@ -130,6 +189,8 @@ for _col in request_log.columns:
 def request_log_row(record: dict) -> dict:
     """The request_log row for one record dict (columns coerced so one odd value can't fail a batch)."""
     row = {name: conv(record.get(name)) for name, conv in REQUEST_LOG_COLUMNS.items()}
+    for name, derive in DERIVED_COLUMNS.items():
+        row[name] = derive(record)
     row["record"] = record
     return row
 
@@ -149,10 +210,30 @@ def create(*tables: sa.Table) -> Callable[[Connection], None]:
     return step
 
 
+def _v1_request_log(conn: Connection) -> None:
+    _request_log_v1(sa.MetaData()).create(conn)
+
+
+def _log_query_columns(conn: Connection) -> None:
+    """request_log's filter columns (filled from the stored records) and indexes; the audit_log table."""
+    t = request_log
+    for name in DERIVED_COLUMNS:
+        column_type = t.c[name].type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE request_log ADD COLUMN {name} {column_type}")
+    fields = {name: t.c.record[("metadata", name)].as_string()
+              for name in ("user_id", "trace_id", "session_id")}
+    ok = sa.and_(t.c.status >= 100, t.c.status < 400)
+    conn.execute(sa.update(t).values(**fields, outcome=sa.case((ok, "success"), else_="error")))
+    for index in LOG_QUERY_INDEXES:
+        index.create(conn)
+    audit_log.create(conn)
+
+
 MIGRATIONS: list[Migration] = [
-    Migration(1, "request_log", create(request_log)),
+    Migration(1, "request_log", _v1_request_log),
     Migration(2, "prompts", create(prompt, prompt_version, prompt_label, prompt_test)),
     Migration(3, "spend_alerts", create(spend_alerts)),
+    Migration(4, "request_log filter columns and indexes (logs API); audit_log", _log_query_columns),
 ]
 LATEST = MIGRATIONS[-1].version
 

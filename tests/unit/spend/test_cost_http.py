@@ -91,7 +91,7 @@ def test_an_unknown_price_is_null_and_counted(server: GatewayServer) -> None:
     assert _stored(server, "cost-unknown")["facts"]["cost"]["usd"] is None
     metrics = httpx.get(server.url + "/metrics").text
     assert 'raygate_cost_unknown_total{provider="unpriced",model="x"} 1' in metrics
-    assert 'raygate_spend_usd_total{provider="m",model="mock"}' in metrics
+    assert 'raygate_spend_total{provider="m",model="mock"}' in metrics
 
 
 def test_embeddings_carry_their_cost(server: GatewayServer) -> None:
