@@ -41,7 +41,6 @@ class StandInGuardrail(Stage):
             ex.record.fact("guardrails", [{"name": "topic", "verdict": "block"}])
             raise GatewayError(400, "blocked by guardrail topic", code="content_filter")
         ex.record.fact("guardrails", [{"name": "topic", "verdict": "pass"}])
-        ex.record.fact("cost", {"usd": 0.25})  # what the spend work will add
         return None
 
 
@@ -60,6 +59,7 @@ def env() -> Iterator[dict[str, Any]]:
         },
         "default_provider": "mock",
         "cache": {"enabled": True, "mode": "exact"},
+        "pricing": {"mock": {"*": {"input": 1000, "output": 2000}}, "rec": {"*": {"input": 500, "output": 500}}},
         "observability": {
             "logging": {"keys": {"team-a": {"bodies": True}}, "max_body_bytes": 300},
             "tracing": {"enabled": True, "endpoint": receiver.endpoint, "export_interval_ms": 50},
@@ -295,8 +295,14 @@ def test_metrics_match_the_burst(env: dict[str, Any]) -> None:
     assert m['raygate_cache_hits_total{kind="exact"}'] == 1
     assert m['raygate_guardrail_verdicts_total{guardrail="topic",verdict="block"}'] == 1
     assert m['raygate_guardrail_verdicts_total{guardrail="topic",verdict="pass"}'] == 11
-    assert m['raygate_spend_total{provider="mock",model="mock"}'] == pytest.approx(0.25 * 9)
-    assert m['raygate_spend_total{provider="rec",model="up-a"}'] == pytest.approx(0.25 * 2)
+    spent: dict[tuple[str, str], float] = {}  # the cost stage's facts, as stored
+    for r in _stored(env):
+        usd = ((r.get("facts") or {}).get("cost") or {}).get("usd")
+        if usd:
+            spent[(r["provider"], r["model"])] = spent.get((r["provider"], r["model"]), 0.0) + usd
+    assert set(spent) == {("mock", "mock"), ("rec", "up-a")}
+    for (provider, model), usd in spent.items():
+        assert m[f'raygate_spend_total{{provider="{provider}",model="{model}"}}'] == pytest.approx(usd)
     assert m['raygate_request_errors_total{type="mock_error"}'] == 2  # the upstream's error type
     assert m['raygate_request_errors_total{type="invalid_request_error"}'] == 1
     assert m["raygate_in_flight_requests"] == 0
@@ -350,17 +356,19 @@ def test_one_trace_per_request_with_stage_attempt_and_stream_spans(env: dict[str
             assert children == {
                 "bodies.before",
                 "guardrails.before",
+                "cost.before",
                 "route.before",
                 "cache.before",
+                "cost.after",
                 "bodies.after",
             }
         else:
             attempt_names = {c for c in children if c.startswith("chat ")}
             assert attempt_names == {"chat up-a" if name.startswith("traced") else "chat mock"}
-            afters = {"cache.after", "bodies.after"} if sent["status"] == 200 else set()
+            afters = {"cache.after", "cost.after", "bodies.after"} if sent["status"] == 200 else set()
             assert (
                 children - attempt_names - {"stream"}
-                == {"bodies.before", "guardrails.before", "route.before", "cache.before"} | afters
+                == {"bodies.before", "guardrails.before", "cost.before", "route.before", "cache.before"} | afters
             )
             assert ("stream" in children) == (name in ("stream", "traced-stream"))
             attempt = next(s for s in spans if s["name"] in attempt_names)
