@@ -95,7 +95,6 @@ class Gateway:
         if config is None:
             config = headers.get("x-raygate-config")
         ctx.cache = body.pop("cache", None)
-        body.pop("guardrails", None)
         stream_options = body.get("stream_options")
         include_usage = bool(isinstance(stream_options, dict) and stream_options.get("include_usage"))
         client_headers = {k: v for k, v in headers.items() if k.startswith("x-raygate-")}

@@ -139,7 +139,21 @@ def test_params_pass_through(client: openai.OpenAI, upstream: RecordingUpstream)
     body = upstream.requests[-1]["body"]
     assert body["tools"] == tools and body["seed"] == 3 and body["stop"] == ["x"] and body["top_k"] == 5
     assert body["response_format"] == {"type": "json_object"} and body["user"] == "u1"
+    assert body["tool_choice"] == "auto" and body["n"] == 1 and body["logprobs"] is True
+    assert body["temperature"] == 0.2
     assert upstream.requests[-1]["headers"]["Authorization"] == "Bearer sk-test-secret"
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/embeddings"])
+def test_guardrails_field_is_refused_not_dropped(server: GatewayServer, upstream: RecordingUpstream,
+                                                 path: str) -> None:
+    """Until guardrails exist, a request that asks for them is told so instead of running without them."""
+    sent = len(upstream.requests)
+    body = {"model": "up/ok", "messages": MSG, "input": "x", "guardrails": {"input": ["pii"]}}
+    resp = raw(server, body, path=path)
+    err = error_of(resp)
+    assert resp.status_code == 400 and err["param"] == "guardrails" and err["code"] == "unsupported_parameter"
+    assert len(upstream.requests) == sent  # nothing went upstream
 
 
 def test_embeddings(client: openai.OpenAI) -> None:

@@ -9,11 +9,9 @@ serializer does (`quote(id, safe="-._~")`): `anthropic.claude-3-5-sonnet-2024062
 `...-v1%3A0`, an inference-profile ARN `arn:aws:bedrock:...:inference-profile/us.x` ->
 `arn%3Aaws%3Abedrock%3A...%3Ainference-profile%2Fus.x`. The signature is computed by botocore's
 SigV4Auth over that URL, so the canonical path is the double-encoded form AWS expects for
-non-S3 services (`%253A`, `%252F`), the same bytes boto3 would sign. Caveat: the shared
-transport passes the URL to aiohttp as a str, and yarl turns `%3A` back into `:` on the wire
-(`%2F` stays). That verifies if AWS canonicalises the decoded path (as the SDK docs' "encode each
-segment twice" suggests); sending `yarl.URL(url, encoded=True)` from the transport would make the
-wire byte-identical to boto3's (tests/conformance/test_bedrock.py has a strict xfail for it).
+non-S3 services (`%253A`, `%252F`), the same bytes boto3 would sign. The transport sends the URL
+as given (`yarl.URL(url, encoded=True)`), so the path on the wire is boto3's too
+(tests/conformance/test_bedrock.py `test_wire_path_is_the_signed_path`).
 
 Credentials: `access_key_id` / `secret_access_key` (/ `session_token`) from the config, else the
 standard AWS chain via `botocore.session` (env vars, shared files, `profile`, SSO, container and
