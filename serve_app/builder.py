@@ -134,6 +134,10 @@ def build_app(args: Any) -> Any:
 
     cfg = load_args(args)
     check_stage_overrides(cfg)
+    if cfg.storage.enabled:  # create or upgrade the schema now: a bad storage.url fails the deploy, not a replica
+        from .storage import prepare_storage
+
+        prepare_storage(cfg.storage)
     provider_handles: dict[str, Any] = {}
     if cfg.placement.providers == "deployment":
         deployment = serve.deployment(ProviderDeployment)

@@ -35,6 +35,14 @@ def serve(path: str, host: str | None, port: int | None, app_name: str) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if cfg.storage.enabled:  # an unreachable or too-new database stops us before any cluster starts
+        from .storage import StorageError, prepare_storage
+
+        try:
+            prepare_storage(cfg.storage)
+        except StorageError as exc:
+            print(f"error: {cfg.source}: {exc}", file=sys.stderr)
+            return 2
     if host:
         cfg.gateway.host = host
     if port:

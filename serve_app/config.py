@@ -8,6 +8,7 @@ own fields live in its module. The request path reads plain attributes of these 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -26,19 +27,16 @@ from pydantic import (
     model_validator,
 )
 
-from deployments.cache.config import CacheConfig
+from deployments.cache.config import CacheConfig, check_strategy_cache_settings
 from deployments.providers import registry as provider_registry
 from deployments.providers.base import ProviderConfig
 from deployments.router.config import StrategyConfig
+from deployments.router.tree import check_strategies
 
+from .errors import ConfigError
+from .storage.config import StorageConfig
 
-class ConfigError(ValueError):
-    """A configuration problem, reported as `file: key.path: reason`."""
-
-    def __init__(self, source: str, path: str, reason: str) -> None:
-        self.source, self.path, self.reason = source, path, reason
-        where = f"{source}: {path}: " if path else f"{source}: "
-        super().__init__(where + reason)
+__all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config", "resolve_config"]
 
 
 class StrictModel(BaseModel):
@@ -63,6 +61,19 @@ class GatewaySection(StrictModel):
     api_keys: list[ApiKey] = Field(default_factory=list)
     admin_keys: list[ApiKey] = Field(default_factory=list)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) whose X-Forwarded-For is believed for the client IP; empty: the peer.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not an IP network (e.g. 10.0.0.0/8 or 127.0.0.1)") from None
+        return v
 
 
 class ModelTarget(StrictModel):
@@ -175,6 +186,7 @@ class GatewayConfig(StrictModel):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     placement: PlacementSection = Field(default_factory=PlacementSection)
     serve: ServeSection = Field(default_factory=ServeSection)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     source: str = Field("<dict>", exclude=True, description="Where the config came from.")
 
     def __repr_args__(self):  # SecretStr already masks keys; keep the source path visible
@@ -278,9 +290,6 @@ def _check_references(cfg: GatewayConfig) -> None:
                 raise ConfigError(src, path, f"{target!r} is neither a provider nor a strategy")
         elif target.provider not in names:
             raise ConfigError(src, f"{path}.provider", f"unknown provider {target.provider!r}")
-    from deployments.cache.config import check_strategy_cache_settings
-    from deployments.router.config import check_strategies
-
     check_strategies(cfg)
     check_strategy_cache_settings(cfg)
 

@@ -45,6 +45,15 @@ STREAM_CUT = "stream_cut"
 RETRYABLE_CLASSES = frozenset({RATE_LIMITED, OVERLOADED, TIMEOUT, CONNECTION, SERVER, STREAM_CUT})
 
 
+class ConfigError(ValueError):
+    """A configuration problem, reported as `file: key.path: reason` (here so stages can raise it)."""
+
+    def __init__(self, source: str, path: str, reason: str) -> None:
+        self.source, self.path, self.reason = source, path, reason
+        where = f"{source}: {path}: " if path else f"{source}: "
+        super().__init__(where + reason)
+
+
 class GatewayError(Exception):
     """A failure that the client sees as an OpenAI error body with `status`."""
 

@@ -1,10 +1,12 @@
-"""The request pipeline, as plain Python: extract gateway fields, route, (cache), call, account.
+"""The request pipeline, as plain Python: one record per request, the stage chain, the upstream call.
 
 `Gateway` is what the ingress replica runs for every request, over HTTP (http.py) and over
-handle calls (ingress.py). It holds its stages as attributes; a stage that has nothing
-configured is None and costs nothing. Stages that run elsewhere are reached through objects
-with the same interface (RemoteRouter, RemoteProvider), so this file does not know where they
-run.
+handle calls (ingress.py). Chat, streamed chat and embeddings share one driver: the request's
+gateway fields are taken off the body into an `Exchange` (serve_app/lifecycle.py), the chain's
+stages run around the upstream call (serve_app/chain.py decides which and in what order), and
+the request's `RequestRecord` is finished exactly once and handed to the sinks (metrics,
+storage). Stages that run elsewhere are reached through objects with the same interface
+(RemoteRouter, RemoteProvider), so this file does not know where they run.
 """
 
 from __future__ import annotations
@@ -14,45 +16,27 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from deployments.providers.base import CallContext
+from deployments.providers.stage import parse_usage
 from deployments.router.executor import Executor, Outcome
-from deployments.router.router import Plan, RouteRequest
+from deployments.router.plan import RouteRequest
+from deployments.router.route_stage import RouteStage
 
 from . import __version__
 from .errors import GatewayError, bad_request, not_found
-from .metrics import Metrics
-from .protocol import check_chat_request, check_embeddings_request, pop_metadata
+from .lifecycle import Answer, Chain, Exchange, Reply, RequestRecord, StreamReply, aclose, submit_all, usage_counts
+from .metrics import Metrics, RecordMetrics
+from .protocol import SSE_DONE, check_chat_request, check_embeddings_request, pop_metadata
 
 log = logging.getLogger("raygate.gateway")
+audit_log = logging.getLogger("raygate.audit")
 
-
-@dataclass(slots=True)
-class RequestContext:
-    """Facts about one client request (serializable)."""
-
-    request_id: str
-    key_id: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
-    started: float = field(default_factory=time.perf_counter)
-    cache: Any = None  # the body's `cache` field (deployments/cache/policy.py)
-
-
-@dataclass(slots=True)
-class Reply:
-    body: bytes
-    headers: dict[str, str]
-    status: int = 200
-
-
-@dataclass(slots=True)
-class StreamReply:
-    headers: dict[str, str]
-    chunks: AsyncIterator[bytes]
+CHECKS = {"chat": check_chat_request, "embeddings": check_embeddings_request}
+INTERNAL = GatewayError(500, "internal gateway error", code="internal_error")
 
 
 def new_request_id(client_value: str | None) -> str:
@@ -82,117 +66,133 @@ class Gateway:
         self.started_at = time.time()
         self.remote_stages: dict[str, Any] = {}  # name -> handle with ping(), for /ready
         self.admin_routes: dict[tuple[str, str], Any] = {}  # (method, path) -> async handler
+        self.admin_prefixes: list[tuple[str, str, Any]] = []  # (method, path prefix, handler(rest, ...))
         self._listings: dict[str, tuple[float, list[str]]] = {}  # provider -> (fetched at, models)
         self.cache: Any = None  # deployments.cache.cache.ResponseCache (set by assemble_gateway)
+        self.chain = Chain([RouteStage(router)])  # assemble_gateway builds the configured chain
+        self.sinks: list[Any] = [RecordMetrics(metrics.local)]  # consumers of finished records
+        self.records: Any = None  # the storage sink, for GET /v1/admin/logs/{id} (None: not stored)
+        self.auditors: list[Any] = [AuditLog()]  # consumers of audit events (`submit(event)`)
+        self.admin_prefixes.append(("GET", "/v1/admin/logs/", self.admin_log))
 
-    # -- shared request preparation -------------------------------------------------------------
-    def _route_request(self, body: dict[str, Any], ctx: RequestContext) -> tuple[RouteRequest, CallContext]:
-        headers = ctx.headers
+    def attach_records(self, sink: Any) -> None:
+        """The storage sink: finished records go to it, and GET /v1/admin/logs/{id} reads through it."""
+        self.records = sink
+        self.sinks.append(sink)
+
+    # -- the record ------------------------------------------------------------------------------
+    def begin(self, kind: str | None, headers: dict[str, str], via: str = "http",
+              client_ip: str | None = None) -> RequestRecord:
+        """A new record; `kind` None for requests that are not recorded (health, models, admin)."""
+        return RequestRecord(new_request_id(headers.get("x-request-id")), kind, via, headers,  # type: ignore[arg-type]
+                             client_ip)
+
+    def finish(self, rec: RequestRecord, status: int, error: Any = None) -> None:
+        """Finish the record (once) and hand it to the sinks; before the response's last byte."""
+        if rec.kind is None or not rec.close(status, error):
+            return
+        if rec.provider is None and rec.attempts:
+            last = rec.attempts[-1]
+            rec.provider, rec.model = last["provider"], last["model"]
+        submit_all(self.sinks, rec)
+
+    def fail(self, rec: RequestRecord, exc: BaseException) -> None:
+        """Finish a record whose request raised: its error, 499 for a client gone, else 500."""
+        if isinstance(exc, GatewayError):
+            self.finish(rec, exc.status, exc)
+        elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            self.finish(rec, 499)  # the client went away (nginx's convention)
+        else:
+            self.finish(rec, 500, INTERNAL)
+
+    # -- one driver for chat, streamed chat and embeddings -----------------------------------------
+    def _exchange(self, rec: RequestRecord, body: dict[str, Any], kind: str, stream: bool) -> Exchange:
+        """Take the gateway's fields off the body; what is left goes upstream."""
+        headers = rec.headers
         metadata = pop_metadata(body, headers.get("x-raygate-metadata"))
         body.pop("metadata", None)
         provider = body.pop("provider", None) or headers.get("x-raygate-provider")
         config = body.pop("config", None)
         if config is None:
             config = headers.get("x-raygate-config")
-        ctx.cache = body.pop("cache", None)
+        ex = Exchange(rec, body, kind, stream)
+        ex.cache_control = body.pop("cache", None)
         stream_options = body.get("stream_options")
         include_usage = bool(isinstance(stream_options, dict) and stream_options.get("include_usage"))
         client_headers = {k: v for k, v in headers.items() if k.startswith("x-raygate-")}
-        route = RouteRequest(body.get("model"), provider, config, metadata, headers, body)
-        call = CallContext("", "", ctx.request_id, include_usage, int(time.time()), client_headers,
-                           metadata or None)
-        return route, call
+        model = body.get("model")
+        rec.metadata, rec.stream, rec.requested_model = metadata, stream, model
+        ex.route = RouteRequest(model, provider, config, metadata, headers, body)
+        ex.call = CallContext("", "", rec.request_id, include_usage, int(time.time()), client_headers,
+                              metadata or None)
+        return ex
 
-    async def _plan(self, route: RouteRequest) -> Plan:
-        return await self.router.plan(route)
+    async def _upstream(self, ex: Exchange) -> Answer:
+        """The call the chain wraps: the executor runs the plan's attempts."""
+        rec, executor = ex.record, self.executor
+        if ex.stream:
+            stream, outcome = await executor.chat_stream(ex.plan, ex.body, ex.call, rec.attempts)
+            ex.upstream = stream
+            _routed(rec, outcome)
+            return StreamReply(_route_headers(outcome), stream.__aiter__())
+        run = executor.chat if ex.kind == "chat" else executor.embeddings
+        result, outcome = await run(ex.plan, ex.body, ex.call, rec.attempts)
+        _routed(rec, outcome)
+        rec.usage = usage_counts(parse_usage(result))
+        return Reply(result, _route_headers(outcome))
 
-    def _record(self, provider: str, model: str, status: int, ctx: RequestContext) -> None:
-        self.metrics.local.request(provider, model, status, time.perf_counter() - ctx.started)
-
-    def record_error(self, err: GatewayError, ctx: RequestContext, provider: str = "", model: str = "") -> None:
-        if getattr(err, "recorded", False):
-            return
-        err.recorded = True  # type: ignore[attr-defined]
-        self._record(provider or getattr(err, "provider", None) or "", model, err.status, ctx)
-
-    # -- chat --------------------------------------------------------------------------------
-    async def _chat_start(self, body: dict[str, Any], ctx: RequestContext) -> tuple[Plan, CallContext, Any]:
-        """Checks, routing and the cache lookup that streamed and non-streamed chat share."""
-        check_chat_request(body)
-        route, call = self._route_request(body, ctx)
-        plan = await self._plan(route)
-        lookup, cache = None, self.cache
-        if cache is not None and cache.applies(ctx.cache, ctx.headers, plan.cache):
-            lookup = await cache.lookup(body, plan, ctx)
-            if lookup is not None and lookup.hit:
-                self._record(lookup.entry.provider, lookup.entry.model, 200, ctx)
-        return plan, call, lookup
-
-    async def chat(self, body: dict[str, Any], ctx: RequestContext) -> Reply:
-        plan, call, lookup = await self._chat_start(body, ctx)
-        cache = self.cache
-        if lookup is not None and lookup.hit:
-            return Reply(cache.hit_body(lookup), cache.headers(lookup))
+    async def _answer(self, body: dict[str, Any], rec: RequestRecord, kind: str) -> Reply:
         try:
-            result, outcome = await self.executor.chat(plan, body, call)
-        except GatewayError as err:
-            self.record_error(err, ctx, model=plan.attempts[-1].model or "")
+            CHECKS[kind](body)
+            ex = self._exchange(rec, body, kind, False)
+            reply = await self.chain.run(ex, self._upstream)
+        except BaseException as exc:
+            self.fail(rec, exc)
             raise
-        self._record(outcome.attempt.provider, outcome.model, 200, ctx)
-        headers = _route_headers(outcome)
-        if lookup is not None:
-            await cache.store_result(lookup, result, outcome.attempt.provider, outcome.model)
-            headers.update(cache.headers(lookup))
-        return Reply(result, headers)
+        rec.first_byte()
+        self.finish(rec, reply.status)  # type: ignore[union-attr]
+        return reply  # type: ignore[return-value]
 
-    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> StreamReply:
+    async def chat(self, body: dict[str, Any], rec: RequestRecord) -> Reply:
+        return await self._answer(body, rec, "chat")
+
+    async def embeddings(self, body: dict[str, Any], rec: RequestRecord) -> Reply:
+        return await self._answer(body, rec, "embeddings")
+
+    async def chat_stream(self, body: dict[str, Any], rec: RequestRecord) -> StreamReply:
         """Open the stream (errors before the first byte raise here) and return its relay."""
-        plan, call, lookup = await self._chat_start(body, ctx)
-        cache = self.cache
-        if lookup is not None and lookup.hit:  # replayed from here: streams never cross a handle
-            return StreamReply(cache.headers(lookup), cache.replay(lookup, call.include_usage))
         try:
-            stream, outcome = await self.executor.chat_stream(plan, body, call)
-        except GatewayError as err:
-            self.record_error(err, ctx, model=plan.attempts[-1].model or "")
+            check_chat_request(body)
+            ex = self._exchange(rec, body, "chat", True)
+            answer = await self.chain.run(ex, self._upstream)
+        except BaseException as exc:
+            self.fail(rec, exc)
             raise
-        headers = _route_headers(outcome)
-        recorder = None
-        if lookup is not None:
-            headers.update(cache.headers(lookup))
-            recorder = cache.recorder(lookup)
-        return StreamReply(headers, self._relay(stream, outcome, ctx, recorder))
+        return StreamReply(answer.headers, self._relay(ex, answer.chunks))  # type: ignore[union-attr]
 
-    async def _relay(self, stream: Any, outcome: Outcome, ctx: RequestContext,
-                     recorder: Any = None) -> AsyncIterator[bytes]:
-        status = 200
+    async def _relay(self, ex: Exchange, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """The stream as the client gets it; the record finishes before `[DONE]` leaves."""
+        rec = ex.record
         try:
-            async for chunk in stream:
-                if recorder is not None and recorder.feed(chunk):  # the stream completed: cache it
-                    await recorder.store(outcome.attempt.provider, outcome.model, getattr(stream, "usage", None))
+            async for chunk in chunks:
+                if rec.first_byte_at is None:
+                    rec.first_byte()
+                if chunk.endswith(SSE_DONE):
+                    self._stream_done(ex, 200)
                 yield chunk
-        except GatewayError as err:
-            status = err.status
-            self.metrics.local.inc("raygate_stream_errors_total", (outcome.attempt.provider,))
-            raise
-        except (asyncio.CancelledError, GeneratorExit):
-            status = 499  # the client went away mid-stream (nginx's convention)
+        except BaseException as exc:
+            if not rec.finished:
+                rec.usage = usage_counts(getattr(ex.upstream, "usage", None))
+            self.fail(rec, exc)
             raise
         finally:
-            self._record(outcome.attempt.provider, outcome.model, status, ctx)
+            await aclose(chunks)
+        self._stream_done(ex, 200)
 
-    # -- embeddings and models -----------------------------------------------------------------
-    async def embeddings(self, body: dict[str, Any], ctx: RequestContext) -> Reply:
-        check_embeddings_request(body)
-        route, call = self._route_request(body, ctx)
-        plan = await self._plan(route)
-        try:
-            result, outcome = await self.executor.embeddings(plan, body, call)
-        except GatewayError as err:
-            self.record_error(err, ctx, model=plan.attempts[0].model or "")
-            raise
-        self._record(outcome.attempt.provider, outcome.model, 200, ctx)
-        return Reply(result, _route_headers(outcome))
+    def _stream_done(self, ex: Exchange, status: int) -> None:
+        if not ex.record.finished:
+            ex.record.usage = usage_counts(getattr(ex.upstream, "usage", None))
+            self.finish(ex.record, status)
 
     async def model_cards(self) -> list[dict[str, Any]]:
         """Aliases, each provider's configured models, and (with `discover_models`) its own listing."""
@@ -235,6 +235,29 @@ class Gateway:
                 return orjson.dumps(card)
         raise not_found(f"model {model_id!r} does not exist")
 
+    async def admin_log(self, request_id: str, body: Any, admin_id: str) -> Reply:
+        """GET /v1/admin/logs/{request_id}: one finished record as stored (404 until it is)."""
+        if self.records is None:
+            raise not_found("request logs are not stored (no storage sink)", code="storage_disabled", param=None)
+        row = await self.records.get(request_id)
+        if row is None:
+            raise not_found(f"no stored record for request {request_id!r} (yet)", code="log_not_found",
+                            param="request_id")
+        return Reply(orjson.dumps(row), {})
+
+    async def start(self) -> None:
+        """Replica start-up (ASGI lifespan): the record sink's flush loop runs from now, so records a
+        dead predecessor left on this node's spool are written even before this replica's first request."""
+        if self.records is not None:
+            self.records.start()
+        self.metrics.start()
+
+    async def close(self) -> None:
+        """Replica shutdown: last metrics, then the records still spooled (bounded; the rest stay on disk)."""
+        if self.records is not None:
+            await self.records.close()
+        await self.metrics.stop()
+
     # -- health ----------------------------------------------------------------------------------
     def health(self) -> bytes:
         return orjson.dumps({"status": "healthy", "version": __version__,
@@ -249,13 +272,49 @@ class Gateway:
                 return False, f"deployment {name} is not ready ({type(exc).__name__})"
         return True, "ready"
 
-    async def admin(self, method: str, path: str, body: dict[str, Any] | None, admin_id: str) -> Reply:
+    def audit(self, actor: str | None, action: str, outcome: str, **details: Any) -> None:
+        """One audit event (an admin action, a denied admin call) to the audit sinks; never raises."""
+        event = {"at": time.time(), "actor": actor, "action": action, "outcome": outcome, **details}
+        for sink in self.auditors:
+            try:
+                sink.submit(event)
+            except Exception:  # noqa: BLE001 - auditing must not fail the call it describes
+                log.exception("audit sink %s failed", type(sink).__name__)
+
+    async def admin(self, method: str, path: str, body: dict[str, Any] | None, admin_id: str,
+                    client_ip: str | None = None) -> Reply:
+        """An admin call, audited with its outcome (mutating calls and failures alike)."""
+        try:
+            reply = await self._admin(method, path, body, admin_id)
+        except GatewayError as err:
+            self.audit(admin_id, f"{method} {path}", f"error {err.status}", client_ip=client_ip)
+            raise
+        if method != "GET":
+            self.audit(admin_id, f"{method} {path}", "ok", client_ip=client_ip, body=body)
+        return reply
+
+    async def _admin(self, method: str, path: str, body: dict[str, Any] | None, admin_id: str) -> Reply:
         handler = self.admin_routes.get((method, path))
         if handler is None:
+            for m, prefix, prefixed in self.admin_prefixes:
+                if m == method and path.startswith(prefix) and len(path) > len(prefix):
+                    return await prefixed(path[len(prefix):], body, admin_id)
             if any(p == path for _, p in self.admin_routes):
                 raise GatewayError(405, f"method {method} is not allowed on {path}", code="method_not_allowed")
             raise not_found(f"unknown admin route {path}", code="unknown_url", param=None)
         return await handler(body, admin_id)
+
+
+class AuditLog:
+    """The default audit sink: one log line per event (the observability work adds a stored one)."""
+
+    def submit(self, event: dict[str, Any]) -> None:
+        audit_log.warning("audit: %s %s by %s from %s", event["action"], event["outcome"], event["actor"],
+                          event.get("client_ip"))
+
+
+def _routed(rec: RequestRecord, outcome: Outcome) -> None:
+    rec.provider, rec.model, rec.route = outcome.attempt.provider, outcome.model, outcome.attempt.route
 
 
 def require_body_object(raw: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ cancels the upstream call.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,7 +19,8 @@ import orjson
 
 from .auth import Auth
 from .errors import GatewayError, sse_error_event
-from .gateway import Gateway, RequestContext, new_request_id
+from .gateway import Gateway
+from .lifecycle import RequestRecord
 from .protocol import parse_json_body
 
 log = logging.getLogger("raygate.http")
@@ -53,6 +55,9 @@ class HttpApp:
         # Under Serve, its request-id middleware already puts our (or its) x-request-id on every
         # response; echoing it here too would send the header twice.
         self.echo_request_id = True
+        self.trusted_proxies = [ipaddress.ip_network(n, strict=False) for n in config.gateway.trusted_proxies]
+        # routes whose requests are recorded (serve_app/lifecycle.py), by the record's kind
+        self.kinds = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings"}
         self.routes: dict[tuple[str, str], Callable[..., Awaitable[None]]] = {
             ("POST", "/v1/chat/completions"): self.chat,
             ("POST", "/v1/embeddings"): self.embeddings,
@@ -85,27 +90,54 @@ class HttpApp:
                 return
 
     async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        self.gateway.metrics.start()
+        gateway = self.gateway
+        gateway.metrics.start()
         headers = _headers(scope)
-        ctx = RequestContext(new_request_id(headers.get("x-request-id")), headers=headers)
         method, path = scope["method"], scope["path"]
         root = scope.get("root_path")
         if root and path.startswith(root):  # mounted under a route prefix (Serve apps side by side)
             path = path[len(root):]
             scope["path"] = path
-        handler = self.routes.get((method, path))
+        key = (method, path)
+        kind = self.kinds.get(key)
+        rec = gateway.begin(kind, headers, "http", self.client_ip(scope, headers) if kind else None)
+        handler = self.routes.get(key)
         try:
             if handler is None:
                 handler = self._fallback_route(method, path)
-            await handler(scope, receive, send, ctx)
+            await handler(scope, receive, send, rec)
         except GatewayError as err:
-            self.gateway.record_error(err, ctx)
-            await self.send_error(send, err, ctx)
+            gateway.finish(rec, err.status, err)
+            await self.send_error(send, err, rec)
         except _Disconnected:
-            return
-        except Exception:  # a bug must still answer as an OpenAI error and keep the replica up
-            log.exception("unhandled error on %s %s (request %s)", method, path, ctx.request_id)
-            await self.send_error(send, GatewayError(500, "internal gateway error", code="internal_error"), ctx)
+            gateway.finish(rec, 499)
+        except Exception as exc:  # a bug must still answer as an OpenAI error and keep the replica up
+            log.exception("unhandled error on %s %s (request %s)", method, path, rec.request_id)
+            gateway.fail(rec, exc)
+            await self.send_error(send, GatewayError(500, "internal gateway error", code="internal_error"), rec)
+        finally:
+            if not rec.finished:  # e.g. a stream whose client left before its first chunk
+                gateway.finish(rec, 499)
+
+    def client_ip(self, scope: dict[str, Any], headers: dict[str, str]) -> str | None:
+        """The peer, or with `gateway.trusted_proxies` the right-most X-Forwarded-For hop not trusted."""
+        client = scope.get("client")
+        peer = client[0] if client else None
+        forwarded = headers.get("x-forwarded-for")
+        if not forwarded or not self.trusted_proxies or peer is None or not self._trusted(peer):
+            return peer
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        for hop in reversed(hops):
+            if not self._trusted(hop):
+                return hop
+        return hops[0] if hops else peer
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False  # not an address (a spoofed token): never trusted
+        return any(ip in net for net in self.trusted_proxies)
 
     def _fallback_route(self, method: str, path: str) -> Callable[..., Awaitable[None]]:
         if path.startswith("/v1/models/") and method == "GET":
@@ -146,34 +178,34 @@ class HttpApp:
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def send_bytes(self, send: Any, status: int, body: bytes, ctx: RequestContext,
+    async def send_bytes(self, send: Any, status: int, body: bytes, rec: RequestRecord,
                          extra: dict[str, str] | None = None, content_type: bytes = JSON) -> None:
         headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
         if self.echo_request_id:
-            headers.append((b"x-request-id", ctx.request_id.encode()))
+            headers.append((b"x-request-id", rec.request_id.encode()))
         if extra:
             headers = _encode_headers(headers, extra)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def send_error(self, send: Any, err: GatewayError, ctx: RequestContext) -> None:
+    async def send_error(self, send: Any, err: GatewayError, rec: RequestRecord) -> None:
         try:
-            await self.send_bytes(send, err.status, err.to_json(), ctx, err.response_headers())
+            await self.send_bytes(send, err.status, err.to_json(), rec, err.response_headers())
         except Exception:  # the client is gone or the response had started; nothing left to tell
-            log.debug("could not send error for request %s", ctx.request_id)
+            log.debug("could not send error for request %s", rec.request_id)
 
-    def client_key(self, ctx: RequestContext) -> None:
-        ctx.key_id = self.auth.client(ctx.headers.get("authorization"))
+    def client_key(self, rec: RequestRecord) -> None:
+        rec.key_id = self.auth.client(rec.headers.get("authorization"))
 
     # -- routes ----------------------------------------------------------------------------------------
-    async def chat(self, scope: dict[str, Any], receive: Any, send: Any, ctx: RequestContext) -> None:
-        self.client_key(ctx)
+    async def chat(self, scope: dict[str, Any], receive: Any, send: Any, rec: RequestRecord) -> None:
+        self.client_key(rec)
         body = parse_json_body(await self.read_body(scope, receive))
         if body.get("stream") is True:
-            await self._until_disconnect(receive, self._stream(send, body, ctx))
+            await self._until_disconnect(receive, self._stream(send, body, rec))
             return
-        reply = await self._until_disconnect(receive, self.gateway.chat(body, ctx))
-        await self.send_bytes(send, reply.status, reply.body, ctx, reply.headers)
+        reply = await self._until_disconnect(receive, self.gateway.chat(body, rec))
+        await self.send_bytes(send, reply.status, reply.body, rec, reply.headers)
 
     async def _until_disconnect(self, receive: Any, work: Awaitable[Any]) -> Any:
         """Await `work`; if the client disconnects meanwhile, cancel it (and so its upstream call).
@@ -202,62 +234,67 @@ class HttpApp:
         finally:
             watcher.cancel()
 
-    async def _stream(self, send: Any, body: dict[str, Any], ctx: RequestContext) -> None:
+    async def _stream(self, send: Any, body: dict[str, Any], rec: RequestRecord) -> None:
         """Open the stream (errors before the first byte are plain error responses), then relay it.
 
         After the headers are out, a failure becomes exactly one SSE error event and the stream
         ends without `data: [DONE]`, so clients never mistake it for a complete answer.
         """
-        reply = await self.gateway.chat_stream(body, ctx)
+        reply = await self.gateway.chat_stream(body, rec)
         chunks = reply.chunks
         try:
-            base = _SSE_HEADERS + [(b"x-request-id", ctx.request_id.encode())] if self.echo_request_id else _SSE_HEADERS
+            base = _SSE_HEADERS + [(b"x-request-id", rec.request_id.encode())] if self.echo_request_id else _SSE_HEADERS
             headers = _encode_headers(base, reply.headers)
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             try:
                 async for chunk in chunks:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             except GatewayError as err:
-                log.warning("stream %s failed after it started: %s", ctx.request_id, err.message)
+                log.warning("stream %s failed after it started: %s", rec.request_id, err.message)
                 await send({"type": "http.response.body", "body": sse_error_event(err), "more_body": True})
             except Exception:  # a bug mid-stream still ends the stream with an error event
-                log.exception("stream %s failed after it started", ctx.request_id)
+                log.exception("stream %s failed after it started", rec.request_id)
                 err = GatewayError(500, "internal gateway error during the stream", code="internal_error")
                 await send({"type": "http.response.body", "body": sse_error_event(err), "more_body": True})
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
         await send({"type": "http.response.body", "body": b""})
 
-    async def embeddings(self, scope: dict[str, Any], receive: Any, send: Any, ctx: RequestContext) -> None:
-        self.client_key(ctx)
+    async def embeddings(self, scope: dict[str, Any], receive: Any, send: Any, rec: RequestRecord) -> None:
+        self.client_key(rec)
         body = parse_json_body(await self.read_body(scope, receive))
-        reply = await self._until_disconnect(receive, self.gateway.embeddings(body, ctx))
-        await self.send_bytes(send, reply.status, reply.body, ctx, reply.headers)
+        reply = await self._until_disconnect(receive, self.gateway.embeddings(body, rec))
+        await self.send_bytes(send, reply.status, reply.body, rec, reply.headers)
 
-    async def models(self, scope: dict[str, Any], receive: Any, send: Any, ctx: RequestContext) -> None:
-        self.client_key(ctx)
-        await self.send_bytes(send, 200, await self.gateway.models(), ctx)
+    async def models(self, scope: dict[str, Any], receive: Any, send: Any, rec: RequestRecord) -> None:
+        self.client_key(rec)
+        await self.send_bytes(send, 200, await self.gateway.models(), rec)
 
-    async def model(self, scope: dict[str, Any], receive: Any, send: Any, ctx: RequestContext) -> None:
-        self.client_key(ctx)
+    async def model(self, scope: dict[str, Any], receive: Any, send: Any, rec: RequestRecord) -> None:
+        self.client_key(rec)
         model_id = scope["path"][len("/v1/models/"):]
-        await self.send_bytes(send, 200, await self.gateway.model(model_id), ctx)
+        await self.send_bytes(send, 200, await self.gateway.model(model_id), rec)
 
-    async def admin(self, scope: dict[str, Any], receive: Any, send: Any, ctx: RequestContext) -> None:
-        admin_id = self.auth.admin(ctx.headers.get("authorization"))
+    async def admin(self, scope: dict[str, Any], receive: Any, send: Any, rec: RequestRecord) -> None:
+        client_ip = self.client_ip(scope, rec.headers)
+        try:
+            admin_id = self.auth.admin(rec.headers.get("authorization"))
+        except GatewayError as err:  # a failed admin authentication is an audit event
+            self.gateway.audit(None, f"{scope['method']} {scope['path']}", f"denied {err.status}", client_ip=client_ip)
+            raise
         raw = await self.read_body(scope, receive) if scope["method"] in ("POST", "PUT", "PATCH") else b""
         body = parse_json_body(raw) if raw else None
-        reply = await self.gateway.admin(scope["method"], scope["path"], body, admin_id)
-        await self.send_bytes(send, reply.status, reply.body, ctx, reply.headers)
+        reply = await self.gateway.admin(scope["method"], scope["path"], body, admin_id, client_ip)
+        await self.send_bytes(send, reply.status, reply.body, rec, reply.headers)
 
-    async def health(self, scope: dict[str, Any], receive: Any, send: Any, ctx: RequestContext) -> None:
-        await self.send_bytes(send, 200, self.gateway.health(), ctx)
+    async def health(self, scope: dict[str, Any], receive: Any, send: Any, rec: RequestRecord) -> None:
+        await self.send_bytes(send, 200, self.gateway.health(), rec)
 
-    async def ready(self, scope: dict[str, Any], receive: Any, send: Any, ctx: RequestContext) -> None:
+    async def ready(self, scope: dict[str, Any], receive: Any, send: Any, rec: RequestRecord) -> None:
         ok, reason = await self.gateway.ready()
         body = orjson.dumps({"status": "ready" if ok else "not_ready", "reason": reason})
-        await self.send_bytes(send, 200 if ok else 503, body, ctx)
+        await self.send_bytes(send, 200 if ok else 503, body, rec)
 
-    async def metrics(self, scope: dict[str, Any], receive: Any, send: Any, ctx: RequestContext) -> None:
+    async def metrics(self, scope: dict[str, Any], receive: Any, send: Any, rec: RequestRecord) -> None:
         text = await self.gateway.metrics.render()
-        await self.send_bytes(send, 200, text.encode(), ctx, content_type=b"text/plain; version=0.0.4")
+        await self.send_bytes(send, 200, text.encode(), rec, content_type=b"text/plain; version=0.0.4")

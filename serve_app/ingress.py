@@ -15,11 +15,12 @@ import orjson
 from deployments.providers.stage import Provider, RemoteProvider
 from deployments.router.router import RemoteRouter, Router
 
-from .auth import Auth
 from .config import GatewayConfig, resolve_config
 from .errors import GatewayError
-from .gateway import Gateway, RequestContext, new_request_id
+from .chain import build_chain
+from .gateway import Gateway
 from .http import HttpApp
+from .lifecycle import RequestRecord, aclose
 from .metrics import InProcessSink, Metrics
 
 
@@ -43,14 +44,8 @@ def assemble_gateway(config: GatewayConfig, provider_handles: dict[str, Any] | N
     gateway.admin_routes.update(gateway.cache.admin_routes())
     if semantic_cache is not None:
         gateway.remote_stages["SemanticCache"] = semantic_cache
+    gateway.chain = build_chain(config, {"router": router, "cache": gateway.cache})
     return gateway
-
-
-def _handle_context(auth: Auth, api_key: str | None, headers: dict[str, str] | None) -> RequestContext:
-    lowered = {k.lower(): v for k, v in (headers or {}).items()}
-    ctx = RequestContext(new_request_id(lowered.get("x-request-id")), headers=lowered)
-    ctx.key_id = auth.client(f"Bearer {api_key}" if api_key else None)
-    return ctx
 
 
 def _sse_events(chunk: bytes) -> list[dict[str, Any]]:
@@ -77,40 +72,62 @@ class Ingress:
         from deployments.router.circuit import circuit_actor
 
         self.gateway.executor.circuits.attach(factory=circuit_actor)  # breakers shared by all replicas
-        self.http_app = HttpApp(self.gateway, self.config, on_shutdown=self.gateway.metrics.stop)
+        if self.config.storage.enabled:
+            from deployments.records import build_storage_sink
+
+            self.gateway.attach_records(build_storage_sink(self.config.storage, self.gateway.metrics, use_ray=True))
+        self.http_app = HttpApp(self.gateway, self.config, on_startup=self.gateway.start,
+                                on_shutdown=self.gateway.close)
         self.http_app.echo_request_id = False  # Serve's RequestIdMiddleware sets it
 
     def __serve_build_asgi_app__(self) -> HttpApp:
         return self.http_app
 
     # -- handle API (see client.py) ------------------------------------------------------------
+    def _record(self, kind: str, api_key: str | None, headers: dict[str, str] | None) -> RequestRecord:
+        self.gateway.metrics.start()
+        lowered = {k.lower(): v for k, v in (headers or {}).items()}
+        return self.gateway.begin(kind, lowered, "handle")
+
+    def _authorize(self, rec: RequestRecord, api_key: str | None) -> None:
+        try:
+            rec.key_id = self.http_app.auth.client(f"Bearer {api_key}" if api_key else None)
+        except GatewayError as err:
+            self.gateway.finish(rec, err.status, err)
+            raise
+
     async def chat(self, body: dict[str, Any], api_key: str | None = None,
                    headers: dict[str, str] | None = None) -> dict[str, Any]:
-        self.gateway.metrics.start()
-        ctx = _handle_context(self.http_app.auth, api_key, headers)
-        reply = await self.gateway.chat(dict(body, stream=False), ctx)
+        rec = self._record("chat", api_key, headers)
+        self._authorize(rec, api_key)
+        reply = await self.gateway.chat(dict(body, stream=False), rec)
         return orjson.loads(reply.body)
 
     async def chat_stream(self, body: dict[str, Any], api_key: str | None = None,
                           headers: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
-        self.gateway.metrics.start()
-        ctx = _handle_context(self.http_app.auth, api_key, headers)
-        reply = await self.gateway.chat_stream(dict(body, stream=True), ctx)
+        rec = self._record("chat", api_key, headers)
+        self._authorize(rec, api_key)
+        reply = await self.gateway.chat_stream(dict(body, stream=True), rec)
         pending = b""
-        async for chunk in reply.chunks:
-            pending += chunk
-            cut = pending.rfind(b"\n\n")
-            if cut < 0:
-                continue
-            complete, pending = pending[:cut + 2], pending[cut + 2:]
-            for event in _sse_events(complete):
-                yield event
+        try:
+            async for chunk in reply.chunks:
+                pending += chunk
+                cut = pending.rfind(b"\n\n")
+                if cut < 0:
+                    continue
+                complete, pending = pending[:cut + 2], pending[cut + 2:]
+                for event in _sse_events(complete):
+                    yield event
+        finally:
+            await aclose(reply.chunks)
+            if not rec.finished:  # the caller stopped before the first chunk
+                self.gateway.finish(rec, 499)
 
     async def embeddings(self, body: dict[str, Any], api_key: str | None = None,
                          headers: dict[str, str] | None = None) -> dict[str, Any]:
-        self.gateway.metrics.start()
-        ctx = _handle_context(self.http_app.auth, api_key, headers)
-        reply = await self.gateway.embeddings(dict(body), ctx)
+        rec = self._record("embeddings", api_key, headers)
+        self._authorize(rec, api_key)
+        reply = await self.gateway.embeddings(dict(body), rec)
         return orjson.loads(reply.body)
 
     async def models(self) -> dict[str, Any]:

@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import time
+import uuid
 from collections import defaultdict
 from typing import Any
 
 log = logging.getLogger("raygate.metrics")
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+GAUGE_TTL_S = 60.0  # a replica's gauge value is dropped when it stops reporting (the replica died)
 ACTOR_NAME = "raygate-metrics"
 NAMESPACE = "raygate"
 
@@ -38,20 +41,41 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
                                             ("target", "state")),
     "raygate_cache_lookups_total": ("counter", "Cache lookups by result.", ("result",)),
     "raygate_stream_errors_total": ("counter", "Streams that failed after they started.", ("provider",)),
+    "raygate_tokens_total": ("counter", "Upstream tokens by kind (input, cached_input, cache_write, output, "
+                             "reasoning) and model.", ("type", "model")),
+    "raygate_cache_hits_total": ("counter", "Requests answered from the cache, by kind (exact, semantic).",
+                                 ("kind",)),
+    "raygate_cache_misses_total": ("counter", "Requests the cache was asked for and could not answer.", ()),
+    "raygate_record_queue_depth": ("gauge", "Records spooled but not yet committed to storage.", ()),
+    "raygate_record_write_seconds": ("histogram", "Time to commit one batch of records.", ()),
+    "raygate_records_written_total": ("counter", "Records committed to storage.", ()),
+    "raygate_records_spilled_total": ("counter", "Records that waited on disk while storage was down.", ()),
+    "raygate_records_dropped_total": ("counter", "Records lost: spool full, or refused by the database.",
+                                      ("reason",)),
 }
 
 
 class Snapshot:
-    """Counters and histograms as plain dicts; `merge` adds another snapshot's deltas."""
+    """Counters and histograms as plain dicts; `merge` adds another snapshot's deltas.
 
-    __slots__ = ("counters", "hist")
+    Gauges are levels, not deltas: the latest value of each replica is kept and the sum rendered.
+    """
+
+    __slots__ = ("counters", "hist", "gauges")
 
     def __init__(self) -> None:
         self.counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
         # name -> labels -> [bucket counts..., +Inf count, sum]
         self.hist: dict[str, dict[Labels, list[float]]] = defaultdict(dict)
+        # name -> labels -> replica -> (value, monotonic time received)
+        self.gauges: dict[str, dict[Labels, dict[str, tuple[float, float]]]] = defaultdict(dict)
 
     def merge(self, delta: dict[str, Any]) -> None:
+        now = time.monotonic()
+        for name, series in delta.get("gauges", {}).items():
+            target_g = self.gauges[name]
+            for labels, value in series.items():
+                target_g.setdefault(tuple(labels), {})[delta["replica"]] = (value, now)
         for name, series in delta.get("counters", {}).items():
             target = self.counters[name]
             for labels, value in series.items():
@@ -75,6 +99,9 @@ class Snapshot:
             if kind == "counter":
                 for labels, value in sorted(self.counters.get(name, {}).items()):
                     lines.append(f"{name}{_fmt(label_names, labels)} {_num(value)}")
+            elif kind == "gauge":
+                for labels, value in sorted(self._gauge_sums(name).items()):
+                    lines.append(f"{name}{_fmt(label_names, labels)} {_num(value)}")
             else:
                 for labels, values in sorted(self.hist.get(name, {}).items()):
                     cumulative = 0.0
@@ -86,6 +113,16 @@ class Snapshot:
                     lines.append(f"{name}_count{_fmt(label_names, labels)} {_num(cumulative)}")
                     lines.append(f"{name}_sum{_fmt(label_names, labels)} {values[-1]!r}")
         return "\n".join(lines) + "\n"
+
+    def _gauge_sums(self, name: str) -> dict[Labels, float]:
+        cutoff = time.monotonic() - GAUGE_TTL_S
+        sums: dict[Labels, float] = {}
+        for labels, per_replica in self.gauges.get(name, {}).items():
+            for replica, (_, seen) in list(per_replica.items()):
+                if seen < cutoff:
+                    del per_replica[replica]
+            sums[labels] = sum(v for v, _ in per_replica.values())
+        return sums
 
 
 def _esc(v: str) -> str:
@@ -104,13 +141,21 @@ def _num(v: float) -> str:
 
 
 class LocalMetrics:
-    """Per-replica accumulator. `inc`/`observe` are dict updates; `take` hands over the deltas."""
+    """Per-replica accumulator. `inc`/`observe`/`set` are dict updates; `take` hands over the deltas."""
 
-    __slots__ = ("_counters", "_hist")
+    __slots__ = ("_counters", "_hist", "_gauges", "replica")
 
     def __init__(self) -> None:
         self._counters: dict[str, dict[Labels, float]] = {}
         self._hist: dict[str, dict[Labels, list[float]]] = {}
+        self._gauges: dict[str, dict[Labels, float]] = {}  # current levels, sent with every take
+        self.replica = uuid.uuid4().hex
+
+    def set(self, name: str, labels: Labels, value: float) -> None:
+        series = self._gauges.get(name)
+        if series is None:
+            series = self._gauges[name] = {}
+        series[labels] = value
 
     def inc(self, name: str, labels: Labels, value: float = 1.0) -> None:
         series = self._counters.get(name)
@@ -133,11 +178,39 @@ class LocalMetrics:
         self.observe("raygate_request_duration_seconds", (provider, model), seconds)
 
     def take(self) -> dict[str, Any] | None:
-        if not self._counters and not self._hist:
+        if not self._counters and not self._hist and not self._gauges:
             return None
-        delta = {"counters": self._counters, "hist": self._hist}
+        delta = {"counters": self._counters, "hist": self._hist, "replica": self.replica,
+                 "gauges": {name: dict(series) for name, series in self._gauges.items()}}
         self._counters, self._hist = {}, {}
         return delta
+
+
+class RecordMetrics:
+    """The metrics sink: what /metrics counts per request, read off each finished record."""
+
+    __slots__ = ("local",)
+
+    def __init__(self, local: LocalMetrics) -> None:
+        self.local = local
+
+    def submit(self, rec: Any) -> None:
+        local = self.local
+        provider, model = rec.provider or "", rec.model or ""
+        local.request(provider, model, rec.status, (rec.latency_ms or 0.0) / 1000)
+        usage = rec.usage
+        if usage:
+            for kind, n in usage.items():
+                if n:
+                    local.inc("raygate_tokens_total", (kind, model), n)
+        cache = rec.cache
+        if cache is not None:
+            if cache in ("exact", "semantic"):
+                local.inc("raygate_cache_hits_total", (cache,))
+            elif cache in ("miss", "refresh"):
+                local.inc("raygate_cache_misses_total", ())
+        if rec.stream and rec.first_byte_at is not None and rec.status not in (200, 499):
+            local.inc("raygate_stream_errors_total", (provider,))
 
 
 class InProcessSink:

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from serve_app.errors import GatewayError, bad_request
+from serve_app.lifecycle import Reply
 
 from .collect import StreamCollector, storable
 from .config import CacheConfig, semantic_wanted
@@ -81,9 +82,10 @@ class ResponseCache:
         if self.metrics is not None:
             self.metrics.local.inc(METRIC, (status.lower(),))
 
-    async def lookup(self, body: dict[str, Any], plan: Any, ctx: Any) -> Lookup | None:
+    async def lookup(self, body: dict[str, Any], plan: Any, cache_control: Any, headers: dict[str, str],
+                     key_id: str | None) -> Lookup | None:
         """None when caching is not in play; otherwise the outcome (a hit carries the entry)."""
-        decision = decide(self.cfg, ctx.cache, ctx.headers.get(HEADER), getattr(plan, "cache", None))
+        decision = decide(self.cfg, cache_control, headers.get(HEADER), getattr(plan, "cache", None))
         if decision is None:
             return None
         n = body.get("n")
@@ -93,7 +95,7 @@ class ResponseCache:
         attempt = plan.attempts[0]
         provider = self.providers.get(attempt.provider)
         model = provider.default_model(attempt.model) if provider is not None else (attempt.model or "")
-        scope = build_scope(body, attempt.provider, model, key_scope(ctx.key_id, self.cfg.share_across_keys),
+        scope = build_scope(body, attempt.provider, model, key_scope(key_id, self.cfg.share_across_keys),
                             attempt.override_params)
         mode = "semantic" if (decision.mode == "semantic" and self.semantic is not None
                               and scope.semantic_scope is not None) else "exact"
@@ -238,8 +240,6 @@ class ResponseCache:
         return out
 
     async def admin_stats(self, body: Any, admin_id: str) -> Any:
-        from serve_app.gateway import Reply
-
         return Reply(orjson.dumps(await self.stats()), {})
 
     async def invalidate(self, spec: dict[str, Any], admin_id: str) -> dict[str, Any]:
@@ -253,20 +253,16 @@ class ResponseCache:
         record = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "admin": admin_id, "filter": what,
                   "removed": len(removed)}
         await self.store.record_invalidation(record)
-        log.warning("cache invalidation by %s: %s -> %d entries removed", admin_id, what, len(removed))
+        log.info("cache invalidation by %s: %s -> %d entries removed", admin_id, what, len(removed))
         return {"removed": len(removed), "invalidation": record}
 
     async def admin_invalidate(self, body: Any, admin_id: str) -> Any:
-        from serve_app.gateway import Reply
-
         if not isinstance(body, dict):
             raise bad_request("expected a JSON object: {\"pattern\", \"regex\", \"provider\", \"model\"} or "
                               "{\"all\": true}", code="invalid_request")
         return Reply(orjson.dumps(await self.invalidate(body, admin_id)), {})
 
     async def admin_invalidations(self, body: Any, admin_id: str) -> Any:
-        from serve_app.gateway import Reply
-
         return Reply(orjson.dumps({"object": "list", "data": await self.store.invalidations()}), {})
 
     async def close(self) -> None:

@@ -6,7 +6,7 @@ cache:
   mode: semantic              # or exact
   ttl: 3600
   max_size: 10000
-  similarity_threshold: 0.83  # chosen from bench/cache/eval_pairs.jsonl, see docs/cache.md
+  similarity_threshold: 0.82  # precision-first, chosen on held-out dev pairs, see docs/cache.md
   backend: memory             # or redis
   url: redis://127.0.0.1:6379/0
   prefix: "raygate:cache:"
@@ -22,12 +22,16 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serve_app.errors import ConfigError
 from serve_app.secret_url import SecretUrl
 
-# Chosen from the labelled evaluation set (bench/cache/eval_pairs.jsonl, `bench/cache/eval.py`):
-# the lowest cosine similarity at which, with the verification step on, false hits stay under 1%
-# of the hard-negative pairs. See bench/results/cache.md for the per-threshold table.
-DEFAULT_THRESHOLD = 0.83
+from .policy import SettingError, parse_setting
+
+# Precision first: the lowest cosine similarity at which, with the verification step on, at least 96% of
+# semantic hits are right on the dev split of bench/cache/heldout_pairs.jsonl (bench/cache/eval.py; the
+# target is 95% on held-out data, one point of margin). bench/results/cache.md has the threshold ->
+# precision, recall table and the test-split figures.
+DEFAULT_THRESHOLD = 0.82
 
 
 class CacheConfig(BaseModel):
@@ -110,10 +114,6 @@ def strategy_cache_settings(strategies: dict[str, Any]) -> list[tuple[str, Any]]
 
 def check_strategy_cache_settings(cfg: Any) -> None:
     """A strategy's or target's `cache` value must parse: fail at start-up (and check-config) with its path."""
-    from serve_app.config import ConfigError
-
-    from .policy import SettingError, parse_setting
-
     for path, value in strategy_cache_settings(getattr(cfg, "strategies", {}) or {}):
         try:
             parse_setting(value)

@@ -38,6 +38,12 @@ PHRASES = {
     ("slow", "down"): "slow_down", ("scale", "up"): "scale_up", ("scale", "down"): "scale_down",
     ("zoom", "in"): "zoom_in", ("zoom", "out"): "zoom_out", ("most", "expensive"): "expensive",
     ("least", "expensive"): "cheap", ("pros", "and"): "pros_and",
+    # relative dates: "last week" is one date, not the words "last" and "week"
+    ("last", "night"): "last_night", ("last", "week"): "last_week", ("this", "week"): "this_week",
+    ("next", "week"): "next_week", ("last", "weekend"): "last_weekend", ("this", "weekend"): "this_weekend",
+    ("next", "weekend"): "next_weekend", ("last", "month"): "last_month", ("this", "month"): "this_month",
+    ("next", "month"): "next_month", ("last", "year"): "last_year", ("this", "year"): "this_year",
+    ("next", "year"): "next_year",
 }
 
 # Contrast sets: words in the same group with different values mean different questions when
@@ -94,7 +100,9 @@ _GROUPS: dict[str, list[list[str]]] = {
                 "she"]],
     "season": [["spring"], ["summer"], ["autumn", "fall"], ["winter"]],
     "daypart": [["morning", "breakfast"], ["afternoon", "lunch"], ["evening", "dinner"], ["night", "midnight"]],
-    "day": [["yesterday"], ["today", "tonight"], ["tomorrow"]],
+    "day": [["yesterday", "last_night"], ["today", "tonight"], ["tomorrow"], ["last_week"], ["this_week"],
+            ["next_week"], ["last_weekend"], ["this_weekend"], ["next_weekend"], ["last_month"], ["this_month"],
+            ["next_month"], ["last_year"], ["this_year"], ["next_year"]],
     "direction_sort": [["ascending", "increasing"], ["descending", "decreasing"]],
     "case": [["uppercase", "upper", "capital", "capitals"], ["lowercase", "lower"]],
     "scope": [["public"], ["private"], ["protected"], ["internal"], ["external"]],
@@ -356,6 +364,31 @@ _ACTIONS: list[list[str]] = [
 ACTIONS: dict[str, int] = {w: i for i, words in enumerate(_ACTIONS) for w in words}
 # "give me a summary": the action is the noun after a light verb when that noun names one.
 LIGHT_VERBS = frozenset({"give", "get", "show", "provide", "tell", "send", "make", "do", "write"})
+
+# What a question asks for, from its question word: "how long" (a duration) is another question than "how"
+# (a manner) or "how much" (an amount). Plain "what"/"which" and yes/no questions have no type and are
+# not compared. word after "how" -> type ("how" alone: manner).
+HOW_TYPES = {"many": "quantity", "much": "quantity", "long": "duration", "far": "distance", "often": "frequency",
+             "frequently": "frequency", "old": "age", "come": "reason", "big": "size", "large": "size",
+             "tall": "size", "high": "size", "fast": "speed", "quickly": "speed", "soon": "time"}
+WH_TYPES = {"why": "reason", "when": "time", "where": "place", "who": "person", "whom": "person",
+            "whose": "person", "who's": "person"}
+# "what year", "which city": what/which + one of these nouns asks for that type.
+WHAT_TYPES = {"year": "time", "time": "time", "date": "time", "day": "time", "month": "time", "century": "time",
+              "temperature": "temperature", "city": "place", "country": "place", "place": "place"}
+# "how many months" asks for a duration, "how many miles" for a distance, "how many calories" for an amount.
+DURATION_NOUNS = frozenset({"time", "seconds", "minutes", "hours", "days", "weeks", "months", "years", "mins",
+                            "hrs"})
+DISTANCE_NOUNS = frozenset({"miles", "kilometers", "kilometres", "km", "meters", "metres", "feet", "yards"})
+# Subject pronouns: "and" before one of these joins clauses, not two things asked about.
+SUBJECT_PRONOUNS = frozenset({"i", "we", "you", "he", "she", "they", "it", "i'm", "it's", "there"})
+CONJUNCTIONS = frozenset({"and", "&", "plus"})
+CONJUNCT_SKIP_LEFT = frozenset({"for", "of", "to", "in", "on", "with", "up", "out", "down"})
+CONJUNCT_SKIP_RIGHT = frozenset({"the", "a", "an", "my", "your", "our", "their", "his", "her", "its", "some", "who",
+                                 "what", "how", "when", "where", "were", "was", "is", "are", "do", "does", "did"})
+AUXILIARIES = frozenset({"is", "are", "was", "were", "do", "does", "did", "will", "would", "can", "could", "should",
+                         "shall", "has", "have", "had", "may", "might", "must", "am", "won't", "isn't", "aren't",
+                         "didn't", "doesn't", "don't", "can't"})
 
 # Words that frame a question rather than name its subject; a swap of these is not a new topic.
 FRAME_WORDS = frozenset("""

@@ -13,10 +13,15 @@ threshold is accepted only if its last user turn and the request's agree on:
   poem/story, celsius/fahrenheit, ...), the same member; words that differ only by a flipping
   prefix (import/export, enable/disable) are a mismatch;
 - direction: items shared by both sides that swap places around "to", "into", "than", "over",
-  "vs" ("London to New York" vs "New York to London").
+  "vs", "from", "against" ("London to New York" vs "New York to London");
+- question type: "how" vs "how long" vs "how much" vs "when" vs "where" vs "why" vs "who" ...;
+- conjunct: "X" vs "X and Y" ("how did Rome fall" / "how did Rome rise and fall");
+- swap: the same words with two parts swapped around a verb ("my dog hates my cat" / the reverse);
+- substitution: the same sentence with one or two subject words swapped.
 
-Pure Python, no model: ~50 µs per text for `features` (computed once per stored entry), a few µs
-per comparison. Measured on bench/cache/eval_pairs.jsonl by bench/cache/eval.py.
+Each check is a rule in RULES; docs/cache.md has the table. Pure Python, no model: ~45 µs per text for
+`features`, ~0.1 ms per pair. Measured by bench/cache/eval.py on held-out pairs (heldout_pairs.jsonl,
+tuned on its dev split only) and the regression set eval_pairs.jsonl.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .lexicon import (ACTIONS, ALIASES, AMBIGUOUS, FLIP_PAIRS, FLIP_PREFIXES, FRAME_WORDS, GAZETTEER, GROUPS, INFINITIVE_LEADS,
-                      LIGHT_VERBS, MULTI_WORD,
-                      NEG_PREPOSITIONS, NEGATIONS, NUMBER_WORDS, ORDINALS, PHRASES, ROMAN, SCALE_WORDS,
-                      STOPWORDS)
+from .lexicon import (ACTIONS, ALIASES, AMBIGUOUS, AUXILIARIES, CONJUNCT_SKIP_LEFT, CONJUNCT_SKIP_RIGHT,
+                      CONJUNCTIONS, DISTANCE_NOUNS, DURATION_NOUNS, FLIP_PAIRS, FLIP_PREFIXES, FRAME_WORDS,
+                      GAZETTEER, GROUPS, HOW_TYPES, INFINITIVE_LEADS, LIGHT_VERBS, MULTI_WORD, NEG_PREPOSITIONS,
+                      NEGATIONS, NUMBER_WORDS, ORDINALS, PHRASES, ROMAN, SCALE_WORDS, STOPWORDS, SUBJECT_PRONOUNS,
+                      WH_TYPES, WHAT_TYPES)
 
 _TOKEN = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|[A-Za-z0-9][A-Za-z0-9+#]*(?:[.'’\-][A-Za-z0-9+#]+)*\+*|[$€£%]|[=<>!&|^~*/]+")
 # "4GB" -> "4 GB", "2-minute" -> "2 minute": the number is compared as a number, the unit as a word.
@@ -38,7 +44,7 @@ _QUOTED = re.compile(r"[\"“”„]([^\"“”„]{2,80})[\"“”„]")
 _SENTENCE_END = re.compile(r"[.!?:;\n]\s*$")
 _UNIT_MARKS = ((re.compile(r"°\s*F\b"), " fahrenheit"), (re.compile(r"°\s*C\b"), " celsius"),
                (re.compile(r"°"), " degrees"))
-DIRECTION_MARKERS = frozenset({"to", "into", "than", "over", "vs", "versus", "vs."})
+DIRECTION_MARKERS = frozenset({"to", "into", "than", "over", "vs", "versus", "vs.", "from", "against"})
 MAX_MARKER_GAP = 3
 
 
@@ -55,6 +61,8 @@ class Features:
     quoted: tuple[str, ...]
     lowered: str
     action: int | None  # index of the action set of the request's leading imperative verb
+    qtype: str | None  # what the question asks for: "duration", "place", "reason", ... (None: not typed)
+    conjuncts: tuple[tuple[str, str], ...]  # content words joined by "and" ("rise and fall")
 
 
 def _norm_word(tok: str) -> str:
@@ -115,7 +123,9 @@ def _numbers(tokens: list[str], lowered: list[str], text: str) -> set[str]:
 def _singular(w: str) -> str:
     if len(w) > 4 and w.endswith("ies"):
         return w[:-3] + "y"
-    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+    if len(w) > 4 and w.endswith(("ses", "xes", "ches", "shes")):
+        return w[:-2]
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
         return w[:-1]
     return w
 
@@ -194,9 +204,55 @@ def features(text: str) -> Features:
             groups.setdefault(group, set()).add(value)
     content = frozenset(w for w in words if w not in STOPWORDS and w not in NEGATIONS and len(w) > 1
                         and not w.isdigit())
+    words_t = tuple(w for w in words if any(ch.isalnum() for ch in w))
     return Features(frozenset(numbers), negated, neg_prep, frozenset(entities), frozenset(terms),
-                    {g: frozenset(v) for g, v in groups.items()}, content, tuple(words), quoted,
-                    " ".join(lowered), _action(lowered))
+                    {g: frozenset(v) for g, v in groups.items()}, content, words_t, quoted,
+                    " ".join(lowered), _action(lowered), _question_type(lowered), _conjuncts(words_t))
+
+
+def _question_type(lowered: list[str]) -> str | None:
+    """The type of the first question word: "how long" -> duration, "where" -> place, "how" -> manner.
+    "when"/"where"/"who" count only where they open the question ("when will ...", not "... when it's
+    noon")."""
+    for i, w in enumerate(lowered):
+        nxt = lowered[i + 1] if i + 1 < len(lowered) else ""
+        if w == "how" or w == "how's":
+            kind = HOW_TYPES.get(nxt, "manner") if w == "how" else "manner"
+            if kind == "quantity" and i + 2 < len(lowered):
+                kind = ("duration" if lowered[i + 2] in DURATION_NOUNS else
+                        "distance" if lowered[i + 2] in DISTANCE_NOUNS else kind)
+            return kind
+        if w == "why":
+            return WH_TYPES[w]
+        if w in WH_TYPES and (i == 0 or nxt in AUXILIARIES):
+            return WH_TYPES[w]
+        if w in ("what", "which") and _singular(nxt) in WHAT_TYPES:
+            return WHAT_TYPES[_singular(nxt)]
+    return None
+
+
+def _is_content(w: str) -> bool:
+    return w not in STOPWORDS and w not in NEGATIONS and len(w) > 1
+
+
+def _conjuncts(words: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(left, right) content words around each "and" that joins two things, not two clauses: the word
+    right before it ("famous for and" -> famous) and the first after it past determiners and question
+    words ("and what were their failures" -> failures)."""
+    out = []
+    for i, w in enumerate(words):
+        if w not in CONJUNCTIONS or i == 0 or i + 1 >= len(words) or words[i + 1] in SUBJECT_PRONOUNS:
+            continue
+        j = i - 1
+        if words[j] in CONJUNCT_SKIP_LEFT and j > 0:
+            j -= 1
+        k = i + 1
+        while k < len(words) - 1 and k < i + 4 and words[k] in CONJUNCT_SKIP_RIGHT:
+            k += 1
+        left, right = words[j], words[k]
+        if _is_content(left) and _is_content(right) and left != right:
+            out.append((left, right))
+    return tuple(out)
 
 
 def _action(lowered: list[str]) -> int | None:
@@ -255,11 +311,13 @@ def _direction_swapped(q: Features, c: Features, shared: set[str]) -> bool:
 
 
 def _marker_between(words: tuple[str, ...], lo: int, hi: int, shared: set[str]) -> bool:
-    """A direction marker between positions lo and hi, with only stopwords around it ("to a", "than")."""
+    """A direction marker between positions lo and hi, with only stopwords and at most one other word
+    around it ("to a", "than", "win against the", "move from")."""
     gap = words[lo + 1:hi]
     if not 0 < len(gap) <= MAX_MARKER_GAP:
         return False
     found = False
+    loose = 0
     for k, w in enumerate(gap):
         if w in DIRECTION_MARKERS:
             prev = gap[k - 1] if k > 0 else words[lo]
@@ -267,55 +325,140 @@ def _marker_between(words: tuple[str, ...], lo: int, hi: int, shared: set[str]) 
                 return False
             found = True
         elif w not in STOPWORDS and w not in shared:
-            return False
+            loose += 1
+            if loose > 1:
+                return False
     return found
 
 
-def check(q: Features, c: Features) -> str | None:
-    """None when the candidate may answer the request; otherwise the reason it may not."""
-    if q.numbers != c.numbers:
-        return "numbers"
-    if q.negated != c.negated or q.neg_prep != c.neg_prep:
-        return "negation"
+def _numbers_rule(q: Features, c: Features) -> str | None:
+    return "numbers" if q.numbers != c.numbers else None
+
+
+def _negation_rule(q: Features, c: Features) -> str | None:
+    return "negation" if q.negated != c.negated or q.neg_prep != c.neg_prep else None
+
+
+def _entity_rule(q: Features, c: Features) -> str | None:
     for e in q.entities:
         if e not in c.terms and _singular(e) not in c.terms:
             return "entity"
     for e in c.entities:
         if e not in q.terms and _singular(e) not in q.terms:
             return "entity"
+    return None
+
+
+def _quoted_rule(q: Features, c: Features) -> str | None:
     for phrase in q.quoted:
         if phrase not in c.lowered and phrase not in c.quoted:
             return "quoted"
     for phrase in c.quoted:
         if phrase not in q.lowered and phrase not in q.quoted:
             return "quoted"
+    return None
+
+
+def _contrast_rule(q: Features, c: Features) -> str | None:
     for group, values in q.groups.items():
         other = c.groups.get(group)
         if other is None or other == values:
             continue
         if group.endswith("_unit") or group == "currency" or not (other & values):  # units must match exactly
             return f"contrast:{group}"
-    if q.action is not None and c.action is not None and q.action != c.action:
-        return "action"
-    only_q = q.content - c.content
-    only_c = c.content - q.content
-    for a in only_q:
-        for b in only_c:
-            if _flipped(a, b):
-                return "prefix"
-    shared = (q.content & c.content) | (q.entities & c.entities) | set(q.numbers & c.numbers)
-    if len(shared) >= 2 and _direction_swapped(q, c, shared):
-        return "direction"
-    if _substituted(q, c):
-        return "substitution"
     return None
 
 
+def _action_rule(q: Features, c: Features) -> str | None:
+    return "action" if q.action is not None and c.action is not None and q.action != c.action else None
+
+
+def _prefix_rule(q: Features, c: Features) -> str | None:
+    only_c = c.content - q.content
+    for a in q.content - c.content:
+        for b in only_c:
+            if _flipped(a, b):
+                return "prefix"
+    return None
+
+
+def _direction_rule(q: Features, c: Features) -> str | None:
+    shared = (q.content & c.content) | (q.entities & c.entities) | set(q.numbers & c.numbers)
+    return "direction" if len(shared) >= 2 and _direction_swapped(q, c, shared) else None
+
+
+def _substitution_rule(q: Features, c: Features) -> str | None:
+    return "substitution" if _substituted(q, c) else None
+
+
+def _question_rule(q: Features, c: Features) -> str | None:
+    """Another question word asks for another thing: "how" / "how long" / "where" to renew a passport."""
+    return "question" if q.qtype and c.qtype and q.qtype != c.qtype else None
+
+
+def _conjunct_rule(q: Features, c: Features) -> str | None:
+    """"How did Rome rise and fall?" is not "How did Rome fall?": one side joins two things with "and"
+    and the other has only one of them."""
+    for a, b in ((q, c), (c, q)):
+        if not a.conjuncts:
+            continue
+        other = {_canon(w) for w in b.content} | {_canon(w) for w in b.terms}
+        for left, right in a.conjuncts:
+            if (_canon(left) in other) != (_canon(right) in other):
+                return "conjunct"
+    return None
+
+
+def _swap_rule(q: Features, c: Features) -> str | None:
+    """The same words with two parts swapped around a verb or a preposition ("my dog hates my cat" /
+    "my cat hates my dog", "time in Oslo when noon in Lima" / the reverse): the roles changed."""
+    x, y = q.words, c.words
+    if len(x) != len(y) or x == y:
+        return None
+    lo = 0
+    while x[lo] == y[lo]:
+        lo += 1
+    hi = len(x)
+    while x[hi - 1] == y[hi - 1]:
+        hi -= 1
+    xm, ym = x[lo:hi], y[lo:hi]
+    n = len(xm)
+    for a in range(1, n - 1):
+        for b in range(1, n - a):
+            gap = xm[a:n - b]
+            if ym == xm[n - b:] + gap + xm[:a] and xm[:a] != xm[n - b:] and \
+                    any(_is_content(w) or w in DIRECTION_MARKERS for w in gap):
+                return "swap"
+    return None
+
+
+# In order of cost; `check` stops at the first that objects, `reasons` (bench/cache/eval.py) runs all.
+RULES = (_numbers_rule, _negation_rule, _entity_rule, _quoted_rule, _contrast_rule, _action_rule,
+         _question_rule, _prefix_rule, _conjunct_rule, _direction_rule, _swap_rule, _substitution_rule)
+
+
+def check(q: Features, c: Features) -> str | None:
+    """None when the candidate may answer the request; otherwise the reason it may not."""
+    for rule in RULES:
+        reason = rule(q, c)
+        if reason is not None:
+            return reason
+    return None
+
+
+def reasons(q: Features, c: Features) -> list[str]:
+    """Every rule that objects (for measuring each rule's effect)."""
+    return [r for r in (rule(q, c) for rule in RULES) if r is not None]
+
+
 def _stem(w: str) -> str:
-    for suffix in ("ing", "es", "ed", "ly", "s"):
+    """A crude stem that maps the forms of one word together ("offices" = "office", "hates" = "hate")."""
+    w = _singular(w)
+    for suffix in ("ing", "ed", "ly"):
         if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            return w[:-len(suffix)]
-    return w
+            w = w[:-len(suffix)]
+            break
+    return w[:-1] if len(w) > 3 and w.endswith("e") else w
 
 
 _FRAME_STEMS = frozenset(_stem(w) for w in FRAME_WORDS)

@@ -8,8 +8,9 @@ streams) is sent only with API versions from 2024-09-01 on, which accept it. Wha
 `openai`: content-filter annotations. They stay on non-streamed bodies (extra keys the SDK
 accepts), while the stream's first chunk, which has no choices and carries only
 `prompt_filter_results`, is dropped (the shared normaliser drops chunks without choices). Content
-filter refusals (HTTP 400 with code `content_filter` / innererror `ResponsibleAIPolicyViolation`)
-get error class content_filtered; a 200 whose every choice was filtered away becomes one too when
+filter refusals of the prompt (HTTP 400 with code `content_filter` / innererror
+`ResponsibleAIPolicyViolation`) are the client's: a 400 `content_filter` naming the filtered
+categories (error class content_filtered); a 200 whose every choice was filtered away becomes one too when
 `content_filter_as_error` is set (default: the OpenAI answer with `finish_reason: content_filter`).
 """
 
@@ -19,12 +20,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from pydantic import Field, SecretStr, model_validator
 
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
-from .base import CallContext, ProviderConfig, UpstreamRequest
+from .base import CallContext, ProviderConfig, UpstreamRequest, refused
 from .openai_compat import OpenAICompatAdapter
 from .spec import ProviderSpec
 
@@ -118,8 +120,25 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
     def error(self, status: int, headers: Mapping[str, str], payload: bytes, ctx: CallContext) -> UpstreamError:
         err = super().error(status, headers, payload, ctx)
         if err.error_class == E.CONTENT_FILTER:
+            if err.status == 400:  # the prompt was filtered: the client's refusal, with Azure's categories
+                return refused(ctx.provider, filter_categories(payload), err.message.split(": ", 1)[-1])
             err.code = "content_filter"
         return err
+
+
+def filter_categories(payload: bytes) -> str:
+    """`content_filter: violence (medium), jailbreak` from an Azure content-filter error body."""
+    try:
+        data = orjson.loads(payload)
+        result = data["error"]["innererror"]["content_filter_result"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "content_filter"
+    hits = []
+    for name, v in result.items():
+        if isinstance(v, dict) and (v.get("filtered") or v.get("detected")):
+            severity = v.get("severity")
+            hits.append(f"{name} ({severity})" if isinstance(severity, str) and severity != "safe" else name)
+    return "content_filter" + (": " + ", ".join(hits) if hits else "")
 
 
 SPEC = ProviderSpec(config_model=AzureOpenAIConfig, adapter=AzureOpenAIAdapter)

@@ -273,6 +273,15 @@ def stream_cut(provider: str, detail: str = "") -> UpstreamError:
                          code="upstream_stream_cut", error_class=E.STREAM_CUT)
 
 
+def refused(provider: str, reason: str, detail: str = "") -> UpstreamError:
+    """A prompt the provider's safety system blocked: the client's request, a 400 `content_filter`
+    naming the provider's reason category (never a gateway failure, never retried elsewhere);
+    `detail` is the provider's own explanation, when it gives one."""
+    message = f"provider {provider!r} blocked the prompt ({reason})" + (f": {detail}" if detail else "")
+    return UpstreamError(400, message, provider=provider, param="messages", code="content_filter",
+                         error_class=E.CONTENT_FILTER)
+
+
 def json_body(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
 
@@ -297,6 +306,7 @@ __all__ = [
     "client_status",
     "error_fields",
     "json_body",
+    "refused",
     "require_json",
     "retry_after_seconds",
     "stream_cut",

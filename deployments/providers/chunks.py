@@ -11,10 +11,21 @@ asked for it (`ctx.include_usage`), and `data: [DONE]`.
 A failure found while translating is delivered after the chunks that came before it in the same
 read (`_deliver`): those are returned, and the failure is raised on the next `feed` or `finish`.
 
+`read_event` is the one reader of an SSE event block for every SSE stream translator (Anthropic,
+Cohere, Gemini, the OpenAI-like types, the `openai` relay when an event mentions an error). It is
+where "fails loudly" lives: whatever is not a well-formed content event is an error object, so
+each translator only maps that object to its provider's error (as it maps non-streamed errors):
+
+- `event: error` (whatever its data), data that is `{"error": ...}` (or `[{"error": ...}]`);
+- lines that are no SSE field: a bare JSON object such as the `{"error": {"code": 499, ...}}`
+  Gemini writes after its data events, or an HTML error page from a proxy;
+- data, or stray lines, that are not JSON: `upstream_bad_response`.
+
 `SSEJSONStream` adds the reading side for providers whose streams are SSE with one JSON object per
-event (Anthropic, Cohere): events split on blank lines (LF or CRLF), a last event without its blank
-line read at EOF, an event that is not JSON an `upstream_bad_response` error, and EOF before the
-provider's terminal event a stream cut. A subclass names its terminal event and translates events.
+event (Anthropic, Cohere, Gemini): events split on blank lines (LF or CRLF), a last event without
+its blank line read at EOF, an error (above) raised after the chunks before it, and EOF before the
+provider's terminal event a stream cut. A subclass names its terminal event, translates events and
+maps error objects (`_stream_error`).
 """
 
 from __future__ import annotations
@@ -29,9 +40,11 @@ import orjson
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
-from .base import CallContext, stream_cut
+from .base import CallContext, stream_cut, upstream_error
 
 DONE = b"data: [DONE]\n\n"
+DONE_DATA = b"[DONE]"
+_FIELDS = frozenset({b"data", b"event", b"id", b"retry"})
 
 T = TypeVar("T")
 
@@ -54,6 +67,109 @@ def completion(ctx: CallContext, message: dict[str, Any], finish_reason: str, *,
     if usage:
         out["usage"] = usage
     return orjson.dumps(out)
+
+
+# --- reading SSE: content or a failure ---------------------------------------------------------
+
+def bad_event(provider: str, what: str = "a stream event that is not JSON") -> UpstreamError:
+    return UpstreamError(502, f"provider {provider!r} sent {what}", provider=provider,
+                         code="upstream_bad_response", error_class=E.SERVER)
+
+
+def error_in(obj: Any) -> Any:
+    """The error object a stream payload is, or None: `{"error": ...}` with no content beside it
+    (also as a one-element list, the way Gemini's JSON-array streams wrap it)."""
+    if isinstance(obj, list) and len(obj) == 1:
+        obj = obj[0]
+    if isinstance(obj, dict) and obj.get("error") and not obj.get("choices") and not obj.get("candidates"):
+        return obj
+    return None
+
+
+def read_event(raw: bytes, provider: str) -> tuple[bytes | None, Any, Any]:
+    """(event name, data, error object) of one SSE event block (LF line ends, no blank line).
+
+    data is the parsed JSON of the `data:` lines, DONE_DATA for `[DONE]`, None for a block of
+    comments only. When the event is a failure (see the module docstring) data is None and the
+    error object is `{"error": ...}` as the provider sent it (an `event: error` whose data has no
+    `error` key is wrapped). Raises `bad_event` for data or stray lines that are not JSON.
+    """
+    name: bytes | None = None
+    data: list[bytes] = []
+    stray: list[bytes] = []
+    for line in raw.split(b"\n"):
+        if not line or line[0] == 58:  # b":" starts a comment (keep-alives)
+            continue
+        field, sep, value = line.partition(b":")
+        if sep and field in _FIELDS:
+            if field == b"data":
+                data.append(value[1:] if value[:1] == b" " else value)
+            elif field == b"event":
+                name = value.strip()
+        elif line.strip():
+            stray.append(line)
+    if stray:  # not SSE at all: a bare JSON error object, or garbage
+        try:
+            obj = orjson.loads(b"\n".join(stray))
+        except orjson.JSONDecodeError:
+            raise bad_event(provider, "a stream line that is not an SSE event") from None
+        err = error_in(obj)
+        return name, None, err if err is not None else {"error": obj}
+    if not data:
+        return name, None, ({"error": {}} if name == b"error" else None)
+    payload = b"\n".join(data).strip()
+    if payload == DONE_DATA:
+        return name, DONE_DATA, None
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        if name == b"error":
+            return name, None, {"error": {"message": payload[:500].decode("utf-8", "replace")}}
+        raise bad_event(provider) from None
+    err = error_in(obj)
+    if err is None and name == b"error":
+        err = obj if isinstance(obj, dict) and "error" in obj else {"error": obj}
+    if err is not None:
+        return name, None, err
+    return name, obj, None
+
+
+def error_status(err: Any, default: int = 500) -> int:
+    """The HTTP status an in-stream error object implies: its own (`status_code`, `status`, `code`
+    between 400 and 599), else one inferred from an OpenAI-style `type` / `code`, else `default`."""
+    inner = err.get("error") if isinstance(err, dict) else None
+    if not isinstance(inner, dict):
+        return default
+    for key in ("status_code", "status", "code"):
+        value = inner.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599:
+            return value
+    kind = f"{inner.get('type') or ''} {inner.get('code') or ''}"
+    if "rate_limit" in kind:
+        return 429
+    if "invalid_request" in kind:
+        return 400
+    if "overloaded" in kind:
+        return 503
+    return default
+
+
+def generic_stream_error(err: Any, provider: str) -> UpstreamError:
+    """An in-stream error object as an OpenAI error, by the common `{"error": {...}}` reading
+    (numeric provider codes dropped: clients match on OpenAI's string codes)."""
+    out = upstream_error(error_status(err), {}, orjson.dumps(err), provider)
+    if out.code is not None and out.code.isdigit():
+        out.code = None
+    return out
+
+
+def reasoning_fields(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Message fields for reasoning blocks (`{"type": "thinking", "thinking", "signature"}` /
+    `{"type": "redacted_thinking", "data"}`): `reasoning_content`, the text (the field vLLM,
+    DeepSeek and OpenRouter clients read), and `thinking_blocks`, the blocks themselves (LiteLLM's
+    field), which a client sends back on the assistant message (request_parts.thinking_blocks)."""
+    text = "".join(b.get("thinking") or "" for b in blocks if b["type"] == "thinking")
+    return {"reasoning_content": text, "thinking_blocks": blocks}
 
 
 class ChunkStream:
@@ -167,9 +283,13 @@ class SSEJSONStream(ChunkStream, abc.ABC):
             out = self._events(self._buf)  # a last event without its blank line
             self._buf = b""
         self._raise_held()
+        return out + self._close()
+
+    def _close(self) -> bytes:
+        """At EOF, after the last event: what is left to send (the stream ended itself: nothing)."""
         if not self.done:
             raise stream_cut(self.provider, f"no {self.end_event} event")
-        return out
+        return b""
 
     def _events(self, complete: bytes) -> bytes:
         return self._deliver(self._parsed(complete), self._event)
@@ -178,25 +298,17 @@ class SSEJSONStream(ChunkStream, abc.ABC):
         for raw in complete.split(b"\n\n"):
             if self.done:
                 return  # whatever follows the terminal event is ignored
-            data = self._data(raw)
-            if data is None:
-                continue
-            try:
-                event = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise UpstreamError(502, f"provider {self.provider!r} sent a stream event that is not JSON",
-                                    provider=self.provider, code="upstream_bad_response",
-                                    error_class=E.SERVER) from None
-            if isinstance(event, dict):
-                yield event
+            _, data, err = read_event(raw, self.provider)
+            if err is not None:
+                raise self._stream_error(err)
+            if isinstance(data, dict):
+                yield data
+            elif isinstance(data, list):  # a JSON array of events (Gemini without alt=sse)
+                yield from (d for d in data if isinstance(d, dict))
 
-    def _data(self, raw: bytes) -> bytes | None:
-        """The data of one SSE event (its `data:` lines joined), or None for comments/empty events."""
-        lines = [line[5:].lstrip(b" ") for line in raw.split(b"\n") if line.startswith(b"data:")]
-        if not lines:
-            return None
-        joined = b"\n".join(lines)
-        return joined if joined.strip() else None
+    def _stream_error(self, err: dict[str, Any]) -> UpstreamError:
+        """The OpenAI error for an in-stream error object (`{"error": ...}`); providers override."""
+        return generic_stream_error(err, self.provider)
 
     @abc.abstractmethod
     def _event(self, event: dict[str, Any], out: list[bytes]) -> None:
@@ -253,4 +365,5 @@ class FramedStream(abc.ABC):
         ...
 
 
-__all__ = ["DONE", "ChunkStream", "FramedStream", "SSEJSONStream", "completion", "sse"]
+__all__ = ["DONE", "DONE_DATA", "ChunkStream", "FramedStream", "SSEJSONStream", "bad_event", "completion",
+           "error_in", "error_status", "generic_stream_error", "read_event", "reasoning_fields", "sse"]

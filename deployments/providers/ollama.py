@@ -29,7 +29,7 @@ from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
 from .base import Adapter, CallContext, ProviderConfig, UpstreamRequest, json_body, require_json
-from .chunks import ChunkStream, FramedStream, completion
+from .chunks import ChunkStream, FramedStream, bad_event, completion
 from .embeddings import embedding_list
 from .openai_compat import (
     ENCODING_KEY,
@@ -353,12 +353,12 @@ class OllamaStream(FramedStream, ChunkStream):
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
-            return
-        if not isinstance(obj, dict):
-            return
-        if obj.get("error"):
+            obj = None
+        if not isinstance(obj, dict) or obj.get("error"):  # an error line, or one that is no NDJSON object
             self.errored = True
-            out.append(E.sse_error_event(provider_error(500, {}, line, self.provider)))
+            err = (provider_error(500, {}, line, self.provider) if obj
+                   else bad_event(self.provider, "a line that is not a JSON object"))
+            out.append(E.sse_error_event(err))
             return
         if not self._seen:
             self._seen = True

@@ -3,7 +3,9 @@
 The fast path: the request body is re-encoded once (gateway fields removed, model set), the
 response body is forwarded unchanged, and stream bytes are relayed as they arrive. The relay only
 looks inside the events it must: the usage-only chunk the gateway asked for on the client's
-behalf (dropped unless the client asked), and the terminal `[DONE]`.
+behalf (dropped unless the client asked), the terminal `[DONE]`, and error events (any event
+that mentions an error is read by chunks.read_event: `data: {"error": ...}`, `event: error`, a
+bare JSON error line become one OpenAI error event, and nothing is relayed after it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from typing import Any
 
 import orjson
 from pydantic import SecretStr
+
+from serve_app import errors as E
+from serve_app.errors import UpstreamError
 
 from .spec import ProviderSpec
 from .base import (
@@ -22,6 +27,7 @@ from .base import (
     json_body,
     stream_cut,
 )
+from .chunks import generic_stream_error, read_event
 
 
 class OpenAIConfig(ProviderConfig):
@@ -108,6 +114,8 @@ class OpenAIStreamRelay:
         self._started = False
 
     def feed(self, chunk: bytes) -> bytes:
+        if self.errored:
+            return b""  # one error event ends the stream: nothing after it
         if not self._started:
             self._started = True
             if b"\r\n" in chunk[:512]:
@@ -119,7 +127,8 @@ class OpenAIStreamRelay:
             return b""
         cut += len(self._sep)
         complete, self._pending = data[:cut], data[cut:]
-        if b'"usage"' not in complete and _DONE not in complete and b'"error"' not in complete:
+        if (b'"usage"' not in complete and _DONE not in complete and b'"error"' not in complete
+                and b"event:" not in complete):
             return complete
         return self._inspect(complete)
 
@@ -141,12 +150,25 @@ class OpenAIStreamRelay:
                     self.usage = parsed["usage"]
                     if parsed.get("choices") == [] and not self.keep_usage_chunk:
                         continue
-            elif event.startswith(b'data: {"error"') or event.startswith(b'data:{"error"'):
-                self.errored = True
+            elif b"error" in event:  # `data: {"error"...}`, `event: error`, a bare JSON error line
+                failure = self._failure(event)
+                if failure is not None:
+                    self.errored = True
+                    out.append(E.sse_error_event(failure).rstrip(b"\n"))
+                    break
             out.append(event)
         if not out:
             return b""
         return self._sep.join(out) + self._sep
+
+    def _failure(self, event: bytes) -> UpstreamError | None:
+        """The OpenAI error an event stands for (chunks.read_event), None for a content event."""
+        raw = event.replace(b"\r\n", b"\n")
+        try:
+            _, _, err = read_event(raw, self.provider)
+        except UpstreamError as exc:
+            return exc
+        return generic_stream_error(err, self.provider) if err is not None else None
 
     def finish(self) -> bytes:
         if self.done or self.errored:

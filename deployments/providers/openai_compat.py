@@ -14,7 +14,9 @@ module does the work, the same way for all of them:
   normalised (also from provider-specific places such as Groq's `x_groq.usage`);
 - streams: chunks with no choices and no usage (Azure's `prompt_filter_results` chunk) dropped,
   usage moved to one usage-only chunk before `[DONE]` (kept only if the client asked), upstream
-  error events turned into one OpenAI error event, a missing `[DONE]` reported as a cut;
+  error events (`data: {"error": ...}`, `event: error`, a bare JSON error line) and events that are
+  not JSON turned into one OpenAI error event (chunks.read_event), a missing `[DONE]` reported as
+  a cut;
 - errors: provider error shapes (`{"error": {...}}`, `{"object": "error", "message": ...}`,
   FastAPI `detail` lists) read into OpenAI errors; non-OpenAI `type`s and numeric `code`s dropped.
 
@@ -42,7 +44,7 @@ from .base import (
     require_json,
     upstream_error,
 )
-from .chunks import DONE, FramedStream, sse
+from .chunks import DONE, DONE_DATA, FramedStream, bad_event, error_status, read_event, sse
 from .embeddings import floats_to_base64
 from .openai import OpenAIAdapter
 
@@ -366,22 +368,9 @@ class OpenAICompatAdapter(OpenAIAdapter):
         return provider_error(status, headers, payload, ctx.provider, self.classify_error)
 
     def stream_error(self, event: dict[str, Any], ctx: CallContext) -> UpstreamError:
-        """The error an in-stream `{"error": ...}` event stands for."""
-        err = event.get("error")
-        status = 500
-        if isinstance(err, dict):
-            for key in ("status_code", "status", "code"):
-                value = err.get(key)
-                if isinstance(value, int) and 400 <= value <= 599:
-                    status = value
-                    break
-            else:  # an event has no status: infer the usual one from the OpenAI-style type / code
-                kind = f"{err.get('type') or ''} {err.get('code') or ''}"
-                if "rate_limit" in kind:
-                    status = 429
-                elif "invalid_request" in kind:
-                    status = 400
-        return self.error(status, {}, orjson.dumps(event), ctx)
+        """The error an in-stream `{"error": ...}` event stands for (its status, or the usual one
+        for its OpenAI-style type / code), mapped like an error response."""
+        return self.error(error_status(event), {}, orjson.dumps(event), ctx)
 
 
 def provider_error(status: int, headers: Mapping[str, str], payload: bytes, provider: str,
@@ -459,27 +448,24 @@ class CompatStream(FramedStream):
 
     # -- one SSE event ----------------------------------------------------------------------------
     def _frame(self, event: bytes, out: list[bytes]) -> None:
-        data_lines = []
-        for line in event.split(b"\n"):
-            if line.startswith(b"data:"):
-                data_lines.append(line[6:] if line[5:6] == b" " else line[5:])
-        if not data_lines:
+        try:
+            _, obj, err = read_event(event, self.provider)
+        except UpstreamError as exc:  # not JSON, not SSE: nothing a client could use
+            self._fail(exc, out)
+            return
+        if err is not None:
+            self._fail(self.adapter.stream_error(err, self.ctx), out)
+            return
+        if obj is None:
             return  # comments (": keep-alive"), bare `event:` lines
-        payload = b"\n".join(data_lines).strip()
-        if payload == b"[DONE]":
+        if obj is DONE_DATA:
             if self.keep_usage_chunk and self.usage is not None:
                 out.append(self._usage_event())
             out.append(DONE)
             self.done = True
             return
-        try:
-            obj = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return  # not JSON: nothing a client could parse either
         if not isinstance(obj, dict):
-            return
-        if obj.get("error") and not obj.get("choices"):
-            self._fail(self.adapter.stream_error(obj, self.ctx), out)
+            self._fail(bad_event(self.provider, "a stream event that is not a JSON object"), out)
             return
         chunk = self._chunk(obj)
         if chunk is not None:

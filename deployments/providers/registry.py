@@ -1,7 +1,8 @@
 """The provider registry: provider `type` -> the module that declares it.
 
-Adding a provider is one module exporting `SPEC` and one line here. Modules load lazily, so a
-config that uses two types imports two adapters (Bedrock's botocore stays unloaded otherwise).
+Adding a provider is one module exporting `SPEC` and one line here; an OpenAI-compatible preset is
+one line naming its spec in presets.py (`module:NAME`). Modules load lazily, so a config that uses
+two types imports two adapters (Bedrock's botocore stays unloaded otherwise).
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ _MODULES: dict[str, str] = {
     "ollama": "deployments.providers.ollama",
     "vllm": "deployments.providers.vllm",
     "ray-serve": "deployments.providers.ray_serve",
+    "deepseek": "deployments.providers.presets:DEEPSEEK",
+    "xai": "deployments.providers.presets:XAI",
+    "perplexity": "deployments.providers.presets:PERPLEXITY",
+    "fireworks": "deployments.providers.presets:FIREWORKS",
+    "openrouter": "deployments.providers.presets:OPENROUTER",
+    "cerebras": "deployments.providers.presets:CEREBRAS",
+    "sambanova": "deployments.providers.presets:SAMBANOVA",
+    "nvidia-nim": "deployments.providers.presets:NVIDIA_NIM",
+    "deepinfra": "deployments.providers.presets:DEEPINFRA",
+    "huggingface": "deployments.providers.presets:HUGGINGFACE",
+    "lmstudio": "deployments.providers.presets:LMSTUDIO",
+    "llamacpp": "deployments.providers.presets:LLAMACPP",
 }
 
 
@@ -32,7 +45,8 @@ def names() -> list[str]:
 
 
 def get(provider_type: object) -> ProviderSpec | None:
-    module = _MODULES.get(provider_type) if isinstance(provider_type, str) else None
-    if module is None:
+    entry = _MODULES.get(provider_type) if isinstance(provider_type, str) else None
+    if entry is None:
         return None
-    return importlib.import_module(module).SPEC
+    module, _, attr = entry.partition(":")
+    return getattr(importlib.import_module(module), attr or "SPEC")

@@ -1,6 +1,7 @@
 """Pieces of an OpenAI chat request that the native adapters (anthropic, cohere, google, bedrock) read
 the same way: the token limit, stop sequences, text-only content, base64 data URLs, tool-call
-arguments, function tools and tool_choice, and merging consecutive same-role turns.
+arguments, function tools and tool_choice, merging consecutive same-role turns, and an assistant
+message's `thinking_blocks` (Anthropic / Bedrock reasoning with signatures, sent back by clients).
 
 Each helper reads and validates; what the provider's API calls the result stays in the adapter.
 Errors are the gateway's 400s with the `param` they are about.
@@ -21,6 +22,33 @@ def invalid(message: str, param: str | None = None, code: str = "invalid_value")
 
 
 # --- generation settings ------------------------------------------------------------------------
+
+# reasoning_effort -> extended thinking's budget_tokens (LiteLLM's values; 1024 is the API's minimum)
+THINKING_BUDGET = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096}
+
+
+def thinking_blocks(msg: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """An assistant message's `thinking_blocks` (LiteLLM's field, as responses give it): thinking
+    blocks with their signatures and redacted blocks with their data, checked. `reasoning_content`
+    alone (no signature) cannot be sent back and is not read."""
+    raw = msg.get("thinking_blocks")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise invalid(f"'{where}.thinking_blocks' must be an array", f"{where}.thinking_blocks")
+    out = []
+    for k, block in enumerate(raw):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "thinking" and isinstance(block.get("signature"), str) and block["signature"]:
+            out.append({"type": "thinking", "thinking": str(block.get("thinking") or ""),
+                        "signature": block["signature"]})
+        elif kind == "redacted_thinking" and isinstance(block.get("data"), str):
+            out.append({"type": "redacted_thinking", "data": block["data"]})
+        else:
+            raise invalid(f"'{where}.thinking_blocks[{k}]' must be a thinking block with its signature or a "
+                          "redacted_thinking block with its data", f"{where}.thinking_blocks[{k}]")
+    return out
+
 
 def max_tokens(body: dict[str, Any]) -> Any:
     """The completion token limit: `max_completion_tokens`, else the older `max_tokens` (None: unset)."""

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from serve_app.errors import GatewayError, UpstreamError
+from serve_app.protocol import SSE_DONE
 
 from . import registry
 from .base import CallContext, ProviderConfig, require_json
@@ -27,6 +28,8 @@ class Provider:
         self.config = config
         self.name = config.name
         self.adapter = spec.adapter(config)
+        # An adapter that must prepare something off the event loop first (Bedrock's AWS credentials).
+        self._ready = getattr(self.adapter, "ready", None)
         self.transport = transport if transport is not None else spec.make_transport(config)
         self.timeouts = Timeouts(config.timeout, config.connect_timeout, config.stream_idle_timeout)
 
@@ -40,6 +43,8 @@ class Provider:
 
     async def chat(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
         """A non-streamed chat completion: OpenAI `chat.completion` JSON bytes, or UpstreamError."""
+        if self._ready is not None:
+            await self._ready()
         req = self.adapter.chat_request(body, ctx, stream=False)
         resp = await self.transport.request(req, self._timeouts(timeout), self.name)
         if resp.status >= 400:
@@ -49,12 +54,16 @@ class Provider:
     async def open_chat_stream(self, body: dict[str, Any], ctx: CallContext,
                                timeout: float | None = None) -> ChatStream:
         """Open the upstream stream; errors before the first byte raise here (fallback is still possible)."""
+        if self._ready is not None:
+            await self._ready()
         req = self.adapter.chat_request(body, ctx, stream=True)
         up = await self.transport.open_stream(req, self._timeouts(timeout), self.name)
         if up.status >= 400:
             payload = await up.read()
             raise self.adapter.error(up.status, up.headers, payload, ctx)
-        return ChatStream(up, self.adapter.chat_stream(ctx))
+        stream = ChatStream(up, self.adapter.chat_stream(ctx))
+        await stream.start()
+        return stream
 
     async def list_models(self) -> list[str]:
         """The provider's own model listing ([] where it has none)."""
@@ -67,6 +76,8 @@ class Provider:
         return self.adapter.models_response(resp.body)
 
     async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
+        if self._ready is not None:
+            await self._ready()
         req = self.adapter.embeddings_request(body, ctx)
         resp = await self.transport.request(req, self._timeouts(timeout), self.name)
         if resp.status >= 400:
@@ -75,22 +86,51 @@ class Provider:
 
 
 class ChatStream:
-    """An opened upstream stream, translated to OpenAI SSE bytes as it is iterated."""
+    """An opened upstream stream, translated to OpenAI SSE bytes as it is iterated.
 
-    __slots__ = ("_up", "translator")
+    `start` reads until the translator has its first output: what the provider reports in its
+    first events (Gemini's blocked prompt, an error event, a stream that ends at once) then raises
+    before the response starts, as a plain error response the client (and fallback) can act on.
+    """
+
+    __slots__ = ("_up", "translator", "_chunks", "_first", "_ended")
 
     def __init__(self, up: Any, translator: Any) -> None:
         self._up = up
         self.translator = translator
+        self._chunks: Any = None
+        self._first = b""
+        self._ended = False
 
     @property
     def usage(self) -> dict[str, Any] | None:
         return self.translator.usage
 
+    async def start(self) -> None:
+        self._chunks = self._up.chunks().__aiter__()
+        try:
+            while not self._first:
+                try:
+                    chunk = await self._chunks.__anext__()
+                except StopAsyncIteration:
+                    self._ended = True
+                    self._first = self.translator.finish()
+                    return
+                self._first = self.translator.feed(chunk)
+        except BaseException:
+            self._up.release()
+            raise
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
         feed = self.translator.feed
         try:
-            async for chunk in self._up.chunks():
+            if self._chunks is None:
+                self._chunks = self._up.chunks().__aiter__()
+            if self._first:
+                yield self._first
+            if self._ended:
+                return
+            async for chunk in self._chunks:
                 out = feed(chunk)
                 if out:
                     yield out
@@ -117,9 +157,12 @@ class ProviderDeployment:
         return await self.provider.chat(body, ctx, timeout)
 
     async def chat_stream(self, body: dict[str, Any], ctx: CallContext,
-                          timeout: float | None = None) -> AsyncIterator[bytes]:
+                          timeout: float | None = None) -> AsyncIterator[bytes | dict[str, Any]]:
+        """The stream's bytes; its usage as a dict item just before `[DONE]` (the caller's record needs it)."""
         stream = await self.provider.open_chat_stream(body, ctx, timeout)
         async for chunk in stream:
+            if stream.usage is not None and chunk.endswith(SSE_DONE):
+                yield {"usage": stream.usage}
             yield chunk
 
     async def embeddings(self, body: dict[str, Any], ctx: CallContext, timeout: float | None = None) -> bytes:
@@ -167,6 +210,9 @@ class RemoteChatStream:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         yield self._first
         async for chunk in self._gen:
+            if isinstance(chunk, dict):  # the deployment's closing usage report, not stream bytes
+                self.usage = chunk.get("usage")
+                continue
             yield chunk
 
     def close(self) -> None:

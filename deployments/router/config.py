@@ -14,7 +14,7 @@ A target is a provider (`provider`, optional `model`), a reference to another st
 (`strategy: <name>`), or an inline strategy (`type` with `targets`/`providers`/`rules`). The
 knobs (`timeout`, `retry`, `on_status_codes`, `override_params`, `backoff`, `circuit_breaker`,
 `idle_timeout`) set on a strategy or a nested target are inherited by everything below it
-unless overridden there. `check_strategies` compiles every strategy once at start-up (so bad
+unless overridden there. `tree.check_strategies` compiles every strategy once at start-up (so bad
 references, cycles and unparsable conditions stop start-up with the key path).
 """
 
@@ -145,18 +145,4 @@ class StrategyConfig(TargetConfig):
 RuleConfig.model_rebuild()
 
 
-def check_strategies(cfg: Any) -> None:
-    """Compile every strategy once (start-up): unknown providers or strategies, cycles, conditions."""
-    from serve_app.config import ConfigError
-
-    from .tree import RouteError, compile_strategies
-
-    try:
-        compile_strategies(cfg.strategies, set(cfg.providers))
-    except RouteError as err:
-        raise ConfigError(cfg.source, f"strategies.{err.path}" if err.path else "strategies", err.reason) \
-            from None
-
-
-__all__ = ["BackoffConfig", "CircuitBreakerConfig", "RuleConfig", "StrategyConfig", "TargetConfig",
-           "check_strategies"]
+__all__ = ["BackoffConfig", "CircuitBreakerConfig", "RuleConfig", "StrategyConfig", "TargetConfig"]

@@ -60,6 +60,13 @@ class Tried:
     seconds: float
 
 
+def attempt_fact(attempt: Attempt, model: str | None, status: int | None, error_class: str | None,
+                 seconds: float) -> dict[str, Any]:
+    """One upstream call as the request record lists it (status None: skipped, circuit open)."""
+    return {"provider": attempt.provider, "model": model, "route": attempt.route, "status": status,
+            "error_class": error_class, "duration_ms": round(seconds * 1000, 3)}
+
+
 def _noop(*_: Any) -> None:
     return None
 
@@ -98,26 +105,44 @@ class Executor:
         attempt = plan.attempts[0]  # a plan without a strategy is one target
         return (*self._prepare(attempt, body, base), attempt)
 
-    async def chat(self, plan: Plan, body: dict[str, Any], base: CallContext) -> tuple[bytes, Outcome]:
+    async def chat(self, plan: Plan, body: dict[str, Any], base: CallContext,
+                   trail: list[dict[str, Any]] | None = None) -> tuple[bytes, Outcome]:
         if plan.strategy is not None:
-            return await self._run(plan, body, base, "chat")
+            return await self._run(plan, body, base, "chat", trail)
         provider, payload, ctx, attempt = self._single(plan, body, base)
-        return await provider.chat(payload, ctx, attempt.timeout), Outcome(attempt, ctx.model)
+        return await self._one(provider.chat, payload, ctx, attempt, trail), Outcome(attempt, ctx.model)
 
-    async def chat_stream(self, plan: Plan, body: dict[str, Any], base: CallContext) -> tuple[Any, Outcome]:
+    async def chat_stream(self, plan: Plan, body: dict[str, Any], base: CallContext,
+                          trail: list[dict[str, Any]] | None = None) -> tuple[Any, Outcome]:
         if plan.strategy is not None:
-            return await self._run(plan, body, base, "stream")
+            return await self._run(plan, body, base, "stream", trail)
         provider, payload, ctx, attempt = self._single(plan, body, base)
-        return await provider.open_chat_stream(payload, ctx, attempt.timeout), Outcome(attempt, ctx.model)
+        stream = await self._one(provider.open_chat_stream, payload, ctx, attempt, trail)
+        return stream, Outcome(attempt, ctx.model)
 
-    async def embeddings(self, plan: Plan, body: dict[str, Any], base: CallContext) -> tuple[bytes, Outcome]:
+    async def embeddings(self, plan: Plan, body: dict[str, Any], base: CallContext,
+                         trail: list[dict[str, Any]] | None = None) -> tuple[bytes, Outcome]:
         if plan.strategy is not None:
-            return await self._run(plan, body, base, "embeddings")
+            return await self._run(plan, body, base, "embeddings", trail)
         provider, payload, ctx, attempt = self._single(plan, body, base)
-        return await provider.embeddings(payload, ctx, attempt.timeout), Outcome(attempt, ctx.model)
+        return await self._one(provider.embeddings, payload, ctx, attempt, trail), Outcome(attempt, ctx.model)
+
+    async def _one(self, fn: Any, payload: dict[str, Any], ctx: CallContext, attempt: Attempt,
+                   trail: list[dict[str, Any]] | None) -> Any:
+        if trail is None:
+            return await fn(payload, ctx, attempt.timeout)
+        started = self.clock()
+        try:
+            result = await fn(payload, ctx, attempt.timeout)
+        except GatewayError as err:
+            trail.append(attempt_fact(attempt, ctx.model, err.status, err.error_class, self.clock() - started))
+            raise
+        trail.append(attempt_fact(attempt, ctx.model, 200, None, self.clock() - started))
+        return result
 
     # -- strategies: retries, backoff, fallback, breakers ------------------------------------------------
-    async def _run(self, plan: Plan, body: dict[str, Any], base: CallContext, kind: str) -> tuple[Any, Outcome]:
+    async def _run(self, plan: Plan, body: dict[str, Any], base: CallContext, kind: str,
+                   trail: list[dict[str, Any]] | None = None) -> tuple[Any, Outcome]:
         circuits, stats, inc, clock = self.circuits, self.stats, self._inc, self.clock
         if not circuits.started:
             await circuits.begin()
@@ -138,6 +163,8 @@ class Executor:
                         await self.sleep(delay)
                 if policy is not None and not circuits.allow(key, policy):
                     tried.append(Tried(attempt, model, None, 0.0))
+                    if trail is not None:
+                        trail.append(attempt_fact(attempt, model, None, CIRCUIT_OPEN, 0.0))
                     inc("raygate_upstream_attempts_total", (attempt.provider, "circuit_open"))
                     break
                 provider = self.providers[attempt.provider]
@@ -160,6 +187,8 @@ class Executor:
                     seconds = clock() - started
                     stats.observe(key, seconds)
                     tried.append(Tried(attempt, ctx.model, err, seconds))
+                    if trail is not None:
+                        trail.append(attempt_fact(attempt, ctx.model, err.status, err.error_class, seconds))
                     inc("raygate_upstream_attempts_total", (attempt.provider, err.error_class or "error"))
                     if policy is not None and err.error_class in BREAKER_CLASSES:
                         circuits.record(key, False, policy)
@@ -170,7 +199,10 @@ class Executor:
                 finally:
                     if not streaming:
                         stats.end(key)
-                stats.observe(key, clock() - started)
+                seconds = clock() - started
+                stats.observe(key, seconds)
+                if trail is not None:
+                    trail.append(attempt_fact(attempt, ctx.model, 200, None, seconds))
                 if policy is not None:
                     circuits.record(key, True, policy)
                 inc("raygate_upstream_attempts_total", (attempt.provider, "success"))
@@ -316,4 +348,4 @@ class RoutedStream:
         self._stream.close()
 
 
-__all__ = ["CIRCUIT_OPEN", "Executor", "Outcome", "RoutedStream"]
+__all__ = ["CIRCUIT_OPEN", "Executor", "Outcome", "RoutedStream", "attempt_fact"]

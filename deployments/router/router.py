@@ -162,10 +162,8 @@ def _invalid(message: str) -> E.GatewayError:
 class RouterDeployment:
     """The router as its own deployment (placement.router: deployment)."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        from serve_app.config import resolve_config
-
-        self.router = Router(resolve_config(config))
+    def __init__(self, config: Any) -> None:  # the GatewayConfig the builder binds
+        self.router = Router(config)
         from .circuit import circuit_actor
 
         self.router.circuits.attach(factory=circuit_actor)  # balancers skip targets tripped on any replica

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from serve_app.errors import ConfigError
+
 from .balance import Balancer, TargetStats
 from .circuit import CircuitPolicy
 from .conditions import Condition, ConditionError
@@ -342,5 +344,14 @@ def compile_inline(cfg: TargetConfig, strategies: dict[str, Any], providers: set
     return compiler.node(cfg, root, Knobs(), (), root, depth=0)
 
 
+def check_strategies(cfg: Any) -> None:
+    """Compile every strategy once (start-up): unknown providers or strategies, cycles, conditions."""
+    try:
+        compile_strategies(cfg.strategies, set(cfg.providers))
+    except RouteError as err:
+        raise ConfigError(cfg.source, f"strategies.{err.path}" if err.path else "strategies", err.reason) \
+            from None
+
+
 __all__ = ["Balance", "Compiler", "Conditional", "Fallback", "Knobs", "Leaf", "NoRoute", "Node", "RouteError",
-           "Runtime", "Single", "compile_inline", "compile_strategies"]
+           "Runtime", "Single", "check_strategies", "compile_inline", "compile_strategies"]

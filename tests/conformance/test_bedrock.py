@@ -186,8 +186,15 @@ def test_json_mode(client: openai.OpenAI, mock: MockServer) -> None:
 
 
 def test_guardrail_and_content_filter(client: openai.OpenAI) -> None:
-    resp = client.chat.completions.create(model="guardrail:0", messages=[{"role": "user", "content": "..."}])
+    # a guardrail that blocked the prompt (its trace says so) is the client's refusal ...
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="guardrail:0", messages=[{"role": "user", "content": "..."}])
+    assert info.value.code == "content_filter" and "VIOLENCE" in info.value.message
+    # ... one that stopped the answer is finish_reason content_filter
+    resp = client.chat.completions.create(model="guardrail_output:0",
+                                          messages=[{"role": "user", "content": "..."}])
     assert resp.choices[0].finish_reason == "content_filter"
+    # streamed, the trace comes after the text (in `metadata`): the finish reason is all there is
     got = collect_stream(client.chat.completions.create(model="guardrail:0", stream=True,
                                                   messages=[{"role": "user", "content": "..."}]))
     assert got["finish"] == "content_filter"

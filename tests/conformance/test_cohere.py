@@ -282,7 +282,7 @@ def test_embeddings_error(client: openai.OpenAI) -> None:
 @pytest.mark.parametrize("scenario, exc, status, code", [
     ("bad_request_400", openai.BadRequestError, 400, None),
     ("context_length_400", openai.BadRequestError, 400, "context_length_exceeded"),
-    ("content_blocked_400", openai.BadRequestError, 400, None),
+    ("content_blocked_400", openai.BadRequestError, 400, "content_filter"),
     ("unauthorized_401", openai.InternalServerError, 502, "upstream_auth_error"),
     ("forbidden_403", openai.InternalServerError, 502, "upstream_auth_error"),
     ("not_found_404", openai.NotFoundError, 404, None),

@@ -175,13 +175,15 @@ def test_json_mode(client: openai.OpenAI, mock: MockServer) -> None:
 def test_safety_blocks(client: openai.OpenAI) -> None:
     resp = client.chat.completions.create(model="safety", messages=[{"role": "user", "content": "..."}])
     assert resp.choices[0].finish_reason == "content_filter" and resp.choices[0].message.content is None
-    resp = client.chat.completions.create(model="prompt_blocked", messages=[{"role": "user", "content": "..."}])
-    assert resp.choices[0].finish_reason == "content_filter"
     got = collect_stream(client.chat.completions.create(model="safety", stream=True, messages=[{"role": "user", "content": "..."}]))
     assert got["content"] == "Here is how you" and got["finish"] == "content_filter"
-    got = collect_stream(client.chat.completions.create(model="prompt_blocked", stream=True,
-                                                  messages=[{"role": "user", "content": "..."}]))
-    assert got["roles"] == ["assistant"] and got["finish"] == "content_filter"
+    # a blocked prompt is the client's refusal: a 400 content_filter, streamed or not (before the first byte)
+    for stream, reason in ((False, "blockReason SAFETY: HARM_CATEGORY_HATE_SPEECH"),
+                           (True, "PROHIBITED_CONTENT")):
+        with pytest.raises(openai.BadRequestError) as info:
+            client.chat.completions.create(model="prompt_blocked", stream=stream,
+                                           messages=[{"role": "user", "content": "..."}])
+        assert info.value.code == "content_filter" and reason in info.value.message
 
 
 # --- embeddings -----------------------------------------------------------------------------------

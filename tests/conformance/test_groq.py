@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from tests.support.mockservers.openai_like import OpenAILikeMock, collect_sdk_stream
-from tests.support.providers import ask, assert_vision_parts_unchanged, drain, provider_fixtures
+from tests.support.providers import ask, assert_vision_parts_unchanged, provider_fixtures, stream_error
 
 KEY = "gsk-mock-key"
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
@@ -86,14 +86,15 @@ def test_errors(client: openai.OpenAI, scenario: str, exc_class: type, status: i
 
 
 def test_error_event_mid_stream(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.APIError) as exc:
-        drain(client.chat.completions.create(model=MODEL, messages=ask("stream_error"), stream=True))
-    assert "Failed to call a function" in exc.value.message
+    err, content = stream_error(client.chat.completions.create(model=MODEL, messages=ask("stream_error"), stream=True))
+    assert content.startswith("The")  # the error came after the upstream's first chunks
+    assert (err.code, err.type) == ("tool_use_failed", "invalid_request_error")
+    assert "Failed to call a function" in err.message
 
 
 def test_stream_cut(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.APIError):
-        drain(client.chat.completions.create(model=MODEL, messages=ask("stream_cut"), stream=True))
+    err, content = stream_error(client.chat.completions.create(model=MODEL, messages=ask("stream_cut"), stream=True))
+    assert content and (err.code, err.type) == ("upstream_stream_cut", "upstream_error")
 
 
 def test_vision_parts_reach_the_provider_unchanged(client: openai.OpenAI, mock: OpenAILikeMock) -> None:

@@ -13,9 +13,9 @@ from tests.support.mockservers.openai_like import OpenAILikeMock, collect_sdk_st
 from tests.support.providers import (
     ask,
     assert_vision_parts_unchanged,
-    drain,
     lenient_client,
     provider_fixtures,
+    stream_error,
 )
 
 KEY = "mistral-mock-key"
@@ -95,11 +95,11 @@ def test_non_openai_finish_reason_and_thinking_content(client: openai.OpenAI) ->
 
 
 def test_generation_error_in_stream(client: openai.OpenAI) -> None:
-    seen = []
-    with pytest.raises(openai.APIError) as exc:
-        for chunk in client.chat.completions.create(model="mistral-large-latest", messages=ask("generation_error"), stream=True):
-            seen.append(chunk)
-    assert seen and "finish_reason 'error'" in exc.value.message
+    err, content = stream_error(client.chat.completions.create(model="mistral-large-latest",
+                                                               messages=ask("generation_error"), stream=True))
+    assert content == "The capital"  # what came before the error is delivered, then the error
+    assert (err.code, err.type) == ("upstream_generation_error", "upstream_error")
+    assert "finish_reason 'error'" in err.message
 
 
 def test_embeddings(client: openai.OpenAI, url: str, mock: OpenAILikeMock) -> None:
@@ -133,8 +133,9 @@ def test_errors(client: openai.OpenAI, scenario: str, exc_class: type, status: i
 
 
 def test_stream_cut(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.APIError):
-        drain(client.chat.completions.create(model="mistral-large-latest", messages=ask("stream_cut"), stream=True))
+    err, content = stream_error(client.chat.completions.create(model="mistral-large-latest", messages=ask("stream_cut"),
+                                                               stream=True))
+    assert content and (err.code, err.type) == ("upstream_stream_cut", "upstream_error")
 
 
 def test_vision_parts_reach_the_provider_unchanged(client: openai.OpenAI, mock: OpenAILikeMock) -> None:

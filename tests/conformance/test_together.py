@@ -12,9 +12,9 @@ from tests.support.mockservers.openai_like import OpenAILikeMock, collect_sdk_st
 from tests.support.providers import (
     ask,
     assert_vision_parts_unchanged,
-    drain,
     lenient_client,
     provider_fixtures,
+    stream_error,
 )
 
 KEY = "tg-mock-key"
@@ -92,10 +92,13 @@ def test_errors(client: openai.OpenAI, scenario: str, exc_class: type, status: i
         assert exc.value.body["code"] == "context_length_exceeded"
 
 
-def test_error_event_and_cut(client: openai.OpenAI) -> None:
-    for scenario in ("stream_error", "stream_cut"):
-        with pytest.raises(openai.APIError):
-            drain(client.chat.completions.create(model=MODEL, messages=ask(scenario), stream=True))
+@pytest.mark.parametrize("scenario, code, kind", [("stream_error", None, "server_error"),
+                                                 ("stream_cut", "upstream_stream_cut", "upstream_error")])
+def test_error_event_and_cut(client: openai.OpenAI, scenario: str, code: str | None, kind: str) -> None:
+    err, content = stream_error(client.chat.completions.create(model=MODEL, messages=ask(scenario), stream=True))
+    assert content.startswith("The") and (err.code, err.type) == (code, kind)
+    if scenario == "stream_error":
+        assert err.message == "provider 'together': Internal server error"
 
 
 def test_vision_parts_reach_the_provider_unchanged(client: openai.OpenAI, mock: OpenAILikeMock) -> None:

@@ -12,9 +12,9 @@ from tests.support.mockservers.openai_like import OpenAILikeMock, collect_sdk_st
 from tests.support.providers import (
     ask,
     assert_vision_parts_unchanged,
-    drain,
     lenient_client,
     provider_fixtures,
+    stream_error,
 )
 
 MODEL = "Qwen/Qwen2.5-7B-Instruct"
@@ -76,8 +76,9 @@ def test_embeddings(client: openai.OpenAI, url: str, mock: OpenAILikeMock) -> No
 
 
 def test_abort_is_an_error_not_a_finish(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.APIError):
-        drain(client.chat.completions.create(model=MODEL, messages=ask("abort"), stream=True))
+    err, content = stream_error(client.chat.completions.create(model=MODEL, messages=ask("abort"), stream=True))
+    assert content == "The" and (err.code, err.type) == ("upstream_generation_error", "upstream_error")
+    assert "finish_reason 'abort'" in err.message
 
 
 @pytest.mark.parametrize("scenario, exc_class, status", [
@@ -95,8 +96,8 @@ def test_errors(client: openai.OpenAI, scenario: str, exc_class: type, status: i
 
 
 def test_stream_cut(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.APIError):
-        drain(client.chat.completions.create(model=MODEL, messages=ask("stream_cut"), stream=True))
+    err, content = stream_error(client.chat.completions.create(model=MODEL, messages=ask("stream_cut"), stream=True))
+    assert content and (err.code, err.type) == ("upstream_stream_cut", "upstream_error")
 
 
 def test_vision_parts_reach_the_provider_unchanged(client: openai.OpenAI, mock: OpenAILikeMock) -> None:

@@ -23,6 +23,7 @@ os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
 
 from serve_app import cluster  # noqa: E402
 from serve_app.config import parse_config  # noqa: E402
+from tests.support.gateway_server import with_temp_storage  # noqa: E402
 
 
 @dataclass
@@ -63,7 +64,7 @@ def deploy_gateway(ray_cluster: RayCluster) -> Iterator[Callable[..., GatewayApp
     names: list[str] = []
 
     def deploy(config: dict[str, Any], name: str) -> GatewayApp:
-        cfg = parse_config(config, f"<test app {name}>")
+        cfg = parse_config(with_temp_storage(config), f"<test app {name}>")
         cluster.deploy(build_app({"config": cfg}), name=name, route_prefix=f"/{name}")
         url = f"{ray_cluster.url}/{name}"
         cluster.wait_http_ready(url)
@@ -73,3 +74,13 @@ def deploy_gateway(ray_cluster: RayCluster) -> Iterator[Callable[..., GatewayApp
     yield deploy
     for name in names:
         serve.delete(name)
+
+
+@pytest.fixture
+async def postgres_url() -> Any:
+    """URL of a fresh PostgreSQL database on 127.0.0.1:5432, dropped (WITH FORCE) after the test."""
+    from tests.support.postgres import create_database, drop_database
+
+    url = await create_database()
+    yield url
+    await drop_database(url)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import tempfile
 import threading
 import time
 from typing import Any
 
 import uvicorn
 
+from deployments.records import build_storage_sink
 from serve_app.config import parse_config
 from serve_app.http import HttpApp
 from serve_app.ingress import assemble_gateway
@@ -24,11 +26,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def with_temp_storage(config: dict[str, Any]) -> dict[str, Any]:
+    """The config with `storage` in a fresh temporary directory, unless the test sets its own."""
+    if "storage" in config:
+        return config
+    where = tempfile.mkdtemp(prefix="raygate-test-db-")
+    return {**config, "storage": {"url": f"sqlite:///{where}/raygate.db", "spool_dir": f"{where}/spool",
+                                  "flush_interval_s": 0.05}}
+
+
 class GatewayServer:
     def __init__(self, config: dict[str, Any]) -> None:
-        self.config = parse_config(config, "<test>")
+        self.config = parse_config(with_temp_storage(config), "<test>")
         self.gateway = assemble_gateway(self.config)
-        self.app = HttpApp(self.gateway, self.config)
+        if self.config.storage.enabled:  # the same sink as a replica's, with the writer in this process
+            self.gateway.attach_records(build_storage_sink(self.config.storage, self.gateway.metrics, use_ray=False))
+        self.app = HttpApp(self.gateway, self.config, on_startup=self.gateway.start,
+                                on_shutdown=self.gateway.close)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.base_url = self.url + "/v1"

@@ -237,6 +237,20 @@ def drain(stream: Any) -> None:
         pass
 
 
+def stream_error(stream: Any) -> tuple[openai.APIError, str]:
+    """(the error, the content that arrived before it) of an SDK stream the gateway ends with an
+    OpenAI error event. The error is exactly `openai.APIError` (what the SDK raises for an error
+    event), not a subclass: a refused connection (APIConnectionError) or an HTTP status error
+    (APIStatusError) is a different failure and fails the test."""
+    content = ""
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            for choice in chunk.choices:
+                content += choice.delta.content or ""
+    assert type(info.value) is openai.APIError, f"not an in-stream error event: {info.value!r}"
+    return info.value, content
+
+
 def collect_stream(stream: Any) -> dict[str, Any]:
     """Read an SDK stream: content, tool calls by index (id once), finish reason, usage (on a chunk
     with no choices), chunk ids, roles, and every tool-call delta as sent (`raw_calls`)."""
@@ -328,6 +342,7 @@ __all__ = [
     "lenient_client",
     "provider_fixtures",
     "parse_chunk_sse",
+    "stream_error",
     "strict_chunks",
     "strict_client",
 ]

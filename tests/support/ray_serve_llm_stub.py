@@ -14,7 +14,9 @@ Serve deployment named `EchoLLM` (integration tests deploy it). Two protocols:
 
 The reply echoes the last user message ("Echo: ..."); with `tools` (and `tool_choice` not "none")
 and "weather" in the message it calls the first tool instead; "error:<status>" answers an error;
-"cut" streams three chunks and raises (a replica failing mid-stream).
+"cut" streams three chunks and raises (a replica failing mid-stream); "error_midstream" streams three
+chunks and then an error (vLLM's `{"error": ErrorResponse}` event; an `ErrorResponse` object in the
+LLMServer protocol), as an engine that dies mid-generation does.
 """
 
 from __future__ import annotations
@@ -73,6 +75,10 @@ def _last_user(body: dict[str, Any]) -> str:
 
 async def _once(item: Any) -> AsyncIterator[Any]:
     yield item
+
+
+ENGINE_DEAD = {"error": {"message": "The engine is dead; it cannot serve more requests.",
+                         "type": "InternalServerError", "param": None, "code": 500}}
 
 
 class EchoLLM:
@@ -140,12 +146,15 @@ class EchoLLM:
         return out
 
     async def _sse(self, body: dict[str, Any]) -> AsyncIterator[str]:
-        cut = _last_user(body).strip() == "cut"
+        text = _last_user(body).strip()
         for n, c in enumerate(self._chunks(body)):
             if self.chunk_delay_s:
                 await asyncio.sleep(self.chunk_delay_s)
-            if cut and n == 3:
+            if text == "cut" and n == 3:
                 raise RuntimeError("replica lost its engine mid-stream")
+            if text == "error_midstream" and n == 3:
+                yield "data: " + orjson.dumps(ENGINE_DEAD).decode() + "\n\n"
+                return
             yield "data: " + orjson.dumps(c).decode() + "\n\n"
         yield "data: [DONE]\n\n"
 
@@ -183,6 +192,11 @@ class EchoLLM:
             return
         batch: list[str] = []
         async for event in self._sse(body):
+            if event.startswith('data: {"error"'):  # LLMServer yields the ErrorResponse itself
+                if batch:
+                    yield batch
+                yield ErrorResponse.model_validate(ENGINE_DEAD)
+                return
             batch.append(event)
             if len(batch) == 3:  # LLMServer batches stream items into lists
                 yield batch

@@ -1,14 +1,13 @@
-"""The outside services some tests need (Redis, PostgreSQL on loopback).
+"""Redis for the tests that need it (PostgreSQL: tests/support/postgres.py, which always fails without it).
 
-A missing service is a skip that says why (shown by `-rs` in the summary), except under CI
+A missing Redis is a skip that says why (shown by `-rs` in the summary), except under CI
 (`CI=true`, set by .ci/run, which starts the services): there it fails the test, so a suite that
-quietly ran without its Redis or PostgreSQL tests cannot pass.
+quietly ran without its Redis tests cannot pass.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +16,6 @@ from typing import Any, NoReturn
 import pytest
 
 REDIS_URL = "redis://127.0.0.1:6379/7"
-POSTGRES_ADDRESS = ("127.0.0.1", 5432)
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -36,14 +34,6 @@ def require_redis() -> Any:
     except Exception as exc:  # noqa: BLE001
         unavailable(f"Redis is not reachable at {REDIS_URL} ({type(exc).__name__})")
     return client
-
-
-def require_postgres() -> None:
-    """PostgreSQL accepts connections on 127.0.0.1:5432 (tests then create their own database)."""
-    try:
-        socket.create_connection(POSTGRES_ADDRESS, timeout=0.5).close()
-    except OSError as exc:
-        unavailable(f"PostgreSQL is not reachable at {POSTGRES_ADDRESS[0]}:{POSTGRES_ADDRESS[1]} ({exc})")
 
 
 def delete_prefix(client: Any, prefix: str) -> None:

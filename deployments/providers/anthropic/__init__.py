@@ -10,14 +10,17 @@ named map to auto/none/any/tool, `parallel_tool_calls: false` to `disable_parall
 `temperature` is clamped to Anthropic's 0..1; `stop` -> `stop_sequences`; `user` ->
 `metadata.user_id`; `seed`, penalties, `logit_bias` and `logprobs` have no equivalent and are
 dropped; `n > 1` is a 400. Extensions passed through: `top_k`, `thinking`, `cache_control` on
-text parts and tools.
+text parts and tools. `reasoning_effort` (without `thinking`) enables extended thinking with a
+budget of 1024 / 2048 / 4096 tokens. An assistant message's `thinking_blocks` (as responses give
+them) go back first in its turn, signatures included, so tool use with thinking round-trips.
 
 JSON mode: `json_object` adds a system instruction. `json_schema` is emulated with a forced tool
 (`raygate_json_output`, input_schema = the schema) when the request has no tools of its own and no
 extended thinking: the tool's input comes back as the message content with finish_reason
 `stop`. With client tools present the schema goes into the system prompt instead (best effort).
 
-Response and stream: text -> content, tool_use -> tool_calls (ids kept), thinking dropped,
+Response and stream: text -> content, tool_use -> tool_calls (ids kept), thinking ->
+`reasoning_content` + `thinking_blocks` (type, thinking, signature; redacted_thinking with data),
 stop_reason -> finish_reason (end_turn/stop_sequence/pause_turn -> stop, max_tokens/
 model_context_window_exceeded -> length, tool_use -> tool_calls, refusal -> content_filter),
 usage with cache reads in `prompt_tokens_details.cached_tokens` (cache writes in

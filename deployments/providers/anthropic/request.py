@@ -54,6 +54,11 @@ def chat_body(body: dict[str, Any], model: str, default_max_tokens: int, stream:
         out["metadata"] = {"user_id": body["user"]}
     if isinstance(body.get("thinking"), dict):  # extension: Anthropic extended thinking, passed as is
         out["thinking"] = body["thinking"]
+    elif body.get("reasoning_effort") in common.THINKING_BUDGET:
+        budget = common.THINKING_BUDGET[body["reasoning_effort"]]
+        out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        if limit is None and out["max_tokens"] <= budget:  # the budget must fit inside max_tokens
+            out["max_tokens"] = budget + default_max_tokens
     # seed, logprobs, logit_bias, frequency/presence penalties: no Messages API equivalent, dropped.
 
     tools = _tools(body.get("tools"))
@@ -191,7 +196,8 @@ def _document_block(part: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _assistant_blocks(msg: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    blocks = _text_blocks(msg.get("content"), where)
+    # thinking blocks first, signatures intact: a tool-use turn with thinking enabled must start with them
+    blocks = common.thinking_blocks(msg, where) + _text_blocks(msg.get("content"), where)
     for k, call in enumerate(msg.get("tool_calls") or []):
         cwhere = f"{where}.tool_calls[{k}]"
         fn = call.get("function") if isinstance(call, dict) else None

@@ -11,7 +11,7 @@ from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
 from ..base import CallContext, require_json, upstream_error
-from ..chunks import SSEJSONStream, completion
+from ..chunks import SSEJSONStream, completion, reasoning_fields
 from .request import JSON_TOOL
 
 FINISH_REASONS = {
@@ -60,24 +60,42 @@ def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
     texts: list[str] = []
     json_text: str | None = None
     tool_calls: list[dict[str, Any]] = []
+    thinking: list[dict[str, Any]] = []
     for block in data.get("content") or []:
         kind = block.get("type")
         if kind == "text":
             texts.append(block.get("text") or "")
+        elif kind in ("thinking", "redacted_thinking"):
+            thinking.append(thinking_block(block))
         elif kind == "tool_use":
             if block.get("name") == JSON_TOOL:
                 json_text = _arguments(block.get("input"))
             else:
                 tool_calls.append({"id": block.get("id"), "type": "function",
                                    "function": {"name": block.get("name"), "arguments": _arguments(block.get("input"))}})
-        # thinking, redacted_thinking and server-tool blocks have no OpenAI counterpart: dropped.
+        # server-tool blocks have no OpenAI counterpart: dropped.
     content = json_text if json_text is not None else ("".join(texts) if texts else None)
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if thinking:
+        message.update(reasoning_fields(thinking))
     if tool_calls:
         message["tool_calls"] = tool_calls
     usage = openai_usage(data["usage"]) if isinstance(data.get("usage"), dict) else None
     return completion(ctx, message, finish_reason(data.get("stop_reason"), bool(tool_calls)),
                       id=data.get("id"), model=data.get("model"), usage=usage)
+
+
+# --- reasoning -------------------------------------------------------------------------------
+# Thinking goes to the client as `reasoning_content` + `thinking_blocks` (chunks.reasoning_fields),
+# signatures included, so the client can send the blocks back and a tool-use turn with thinking is
+# accepted (request.py puts them first in the assistant turn).
+
+
+def thinking_block(block: dict[str, Any]) -> dict[str, Any]:
+    if block.get("type") == "redacted_thinking":
+        return {"type": "redacted_thinking", "data": block.get("data") or ""}
+    return {"type": "thinking", "thinking": block.get("thinking") or "",
+            "signature": block.get("signature") or ""}
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -125,14 +143,15 @@ def error_from_body(status: int, headers: Mapping[str, str], payload: bytes, pro
 
 def stream_error(event: dict[str, Any], provider: str) -> UpstreamError:
     """An SSE `error` event (sent after the 200, e.g. overloaded mid-stream)."""
-    etype = str((event.get("error") or {}).get("type") or "")
+    err = event.get("error")
+    etype = str(err.get("type") or "") if isinstance(err, dict) else ""
     status = _BY_TYPE.get(etype, (500, None))[0]
     return error_from_body(status, {}, orjson.dumps(event), provider)
 
 
 # --- streaming -------------------------------------------------------------------------------
 
-_TEXT, _TOOL, _JSON, _SKIP = 0, 1, 2, 3
+_TEXT, _TOOL, _JSON, _SKIP, _THINK = 0, 1, 2, 3, 4
 
 
 class AnthropicStream(SSEJSONStream):
@@ -140,12 +159,13 @@ class AnthropicStream(SSEJSONStream):
 
     Content blocks are tracked by their index: text blocks become content deltas, tool_use blocks
     become tool-call deltas with their own OpenAI index (id and name once, then argument pieces),
-    the JSON-mode tool becomes content, thinking blocks are dropped. An `error` event raises the
-    mapped UpstreamError (after whatever preceded it in the same read is returned); EOF before
-    `message_stop` raises stream_cut from finish().
+    the JSON-mode tool becomes content, thinking deltas become `reasoning_content` deltas and each
+    finished thinking block one `thinking_blocks` delta (the whole block with its signature, for
+    the client to send back). An `error` event raises the mapped UpstreamError (after whatever
+    preceded it in the same read is returned); EOF before `message_stop` raises stream_cut.
     """
 
-    __slots__ = ("_blocks", "_tools", "_stop_reason", "_usage_raw")
+    __slots__ = ("_blocks", "_tools", "_stop_reason", "_usage_raw", "_thinking")
 
     end_event = "message_stop"
 
@@ -155,6 +175,7 @@ class AnthropicStream(SSEJSONStream):
         self._tools = 0
         self._stop_reason: str | None = None
         self._usage_raw: dict[str, Any] = {}
+        self._thinking: dict[int, dict[str, Any]] = {}  # block index -> the thinking block so far
 
     def _event(self, ev: dict[str, Any], out: list[bytes]) -> None:
         kind = ev.get("type")
@@ -166,12 +187,23 @@ class AnthropicStream(SSEJSONStream):
             if delta.get("type") == "text_delta" and block[0] == _TEXT:
                 if delta.get("text"):
                     out.append(self._content(delta["text"]))
+            elif block[0] == _THINK:
+                held = self._thinking[ev["index"]]
+                if delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                    held["thinking"] += delta["thinking"]
+                    out.append(self._chunk({"reasoning_content": delta["thinking"]}))
+                elif delta.get("type") == "signature_delta":
+                    held["signature"] += delta.get("signature") or ""
             elif delta.get("type") == "input_json_delta" and delta.get("partial_json"):
                 if block[0] == _TOOL:
                     out.append(self._tool_arguments(block[1], delta["partial_json"]))
                 elif block[0] == _JSON:
                     out.append(self._content(delta["partial_json"]))
-            # thinking_delta, signature_delta, citations_delta: dropped
+            # citations_delta: dropped
+        elif kind == "content_block_stop":
+            held = self._thinking.pop(ev.get("index", -1), None)
+            if held is not None:
+                out.append(self._chunk({"thinking_blocks": [held]}))
         elif kind == "content_block_start":
             self._block_start(ev.get("index", -1), ev.get("content_block") or {}, out)
         elif kind == "message_start":
@@ -189,9 +221,10 @@ class AnthropicStream(SSEJSONStream):
         elif kind == "message_stop":
             self._role(out)  # no message_start: the role chunk still comes first
             self._end(out, finish_reason(self._stop_reason, self._tools > 0), openai_usage(self._usage_raw))
-        elif kind == "error":
-            raise stream_error(ev, self.provider)
-        # ping, content_block_stop and unknown (future) events: nothing to send
+        # ping and unknown (future) events: nothing to send
+
+    def _stream_error(self, err: dict[str, Any]) -> UpstreamError:
+        return stream_error(err, self.provider)
 
     def _block_start(self, index: int, block: dict[str, Any], out: list[bytes]) -> None:
         btype = block.get("type")
@@ -209,5 +242,9 @@ class AnthropicStream(SSEJSONStream):
             self._blocks[index] = (_TOOL, tool)
             args = _arguments(block["input"]) if block.get("input") else ""
             out.append(self._tool_start(tool, block.get("id"), block.get("name"), args))
+        elif btype in ("thinking", "redacted_thinking"):
+            self._role(out)
+            self._blocks[index] = (_THINK, -1)
+            self._thinking[index] = thinking_block(block)
         else:
             self._blocks[index] = (_SKIP, -1)

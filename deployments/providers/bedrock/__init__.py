@@ -9,16 +9,18 @@ serializer does (`quote(id, safe="-._~")`): `anthropic.claude-3-5-sonnet-2024062
 `...-v1%3A0`, an inference-profile ARN `arn:aws:bedrock:...:inference-profile/us.x` ->
 `arn%3Aaws%3Abedrock%3A...%3Ainference-profile%2Fus.x`. The signature is computed by botocore's
 SigV4Auth over that URL, so the canonical path is the double-encoded form AWS expects for
-non-S3 services (`%253A`, `%252F`), the same bytes boto3 would sign. The transport sends the URL
-as given (`yarl.URL(url, encoded=True)`), so the path on the wire is boto3's too
-(tests/conformance/test_bedrock.py `test_wire_path_is_the_signed_path`).
+non-S3 services (`%253A`, `%252F`), the same bytes boto3 would sign; the transport sends the URL
+as encoded (`yarl.URL(url, encoded=True)`), so the wire path is the signed one
+(tests/conformance/test_bedrock.py checks it against the mock's raw request line).
 
 Credentials: `access_key_id` / `secret_access_key` (/ `session_token`) from the config, else the
 standard AWS chain via `botocore.session` (env vars, shared files, `profile`, SSO, container and
-instance roles), resolved once on first use and refreshed by botocore when they expire. A Bedrock
-API key set as `api_key` is sent as a bearer token instead of signing. Signing is the only thing
-`chat_request` does beyond translation; it is pure given the credentials and the clock
-(`adapter.clock`, replaceable in tests).
+instance roles). The chain is resolved in a worker thread when the adapter is built and kept fresh
+by a background thread before it expires (credentials.py); the stage awaits `ready()` before
+`chat_request`, so no request waits on a credential call made on the event loop, and requests that
+arrive during the first resolution share it. A Bedrock API key set as `api_key` is sent as a bearer
+token instead of signing. Signing is the only thing `chat_request` does beyond translation; it is
+pure given the resolved credentials and the clock (`adapter.clock`, replaceable in tests).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from serve_app.errors import UpstreamError
 from ..base import Adapter, CallContext, ProviderConfig, UpstreamRequest, json_body
 from ..embeddings import remember_encoding
 from ..spec import ProviderSpec
+from .credentials import CredentialResolver
 from .request import converse_body, embedding_family, embeddings_body
 from .response import BedrockStream, bedrock_error, chat_completion, embeddings_list
 
@@ -83,32 +86,38 @@ class BedrockAdapter(Adapter):
         base = config.base_url or f"https://bedrock-runtime.{self.region}.amazonaws.com"
         self.base = base.rstrip("/")
         self.clock: Callable[[], dt.datetime] = _utcnow
-        self._credentials: Any = None  # botocore Credentials, resolved on first use
+        self.creds = self._credential_resolver(config)
         self.default_max_tokens = getattr(config, "max_tokens", None)
         self.input_type = getattr(config, "embedding_input_type", "search_document")
 
     # -- signing -------------------------------------------------------------------------------
-    def credentials(self) -> Any:
-        if self._credentials is None:
+    def _credential_resolver(self, config: ProviderConfig) -> CredentialResolver | None:
+        if config.secret():
+            return None  # a Bedrock API key: bearer, nothing to sign with
+        key = getattr(config, "access_key_id", None)
+        secret = getattr(config, "secret_access_key", None)
+        if key is not None and secret is not None:
             from botocore.credentials import Credentials
 
-            cfg = self.config
-            key = getattr(cfg, "access_key_id", None)
-            secret = getattr(cfg, "secret_access_key", None)
-            if key is not None and secret is not None:
-                token = getattr(cfg, "session_token", None)
-                self._credentials = Credentials(key.get_secret_value(), secret.get_secret_value(),
-                                                token.get_secret_value() if token else None)
-            else:
-                import botocore.session
+            token = getattr(config, "session_token", None)
+            static = Credentials(key.get_secret_value(), secret.get_secret_value(),
+                                 token.get_secret_value() if token else None)
+            return CredentialResolver.static(config.name, static.get_frozen_credentials())
+        profile = getattr(config, "profile", None)
 
-                session = botocore.session.Session(profile=getattr(cfg, "profile", None))
-                self._credentials = session.get_credentials()
-            if self._credentials is None:
-                raise UpstreamError(502, f"provider {cfg.name!r} has no AWS credentials (config keys, "
-                                    "environment, shared files or an instance role)", provider=cfg.name,
-                                    code="upstream_auth_error", type="upstream_error", error_class=E.AUTH)
-        return self._credentials
+        def chain() -> Any:  # runs in the resolver's thread
+            import botocore.session
+
+            return botocore.session.Session(profile=profile).get_credentials()
+
+        resolver = CredentialResolver(config.name, chain)
+        resolver.start()
+        return resolver
+
+    async def ready(self) -> None:
+        """Awaited by the stage before `chat_request` / `embeddings_request` (resolution is off the loop)."""
+        if self.creds is not None:
+            await self.creds.ready()
 
     def signed(self, url: str, body: bytes, accept: str) -> UpstreamRequest:
         headers = {"content-type": "application/json", "accept": accept}
@@ -117,7 +126,11 @@ class BedrockAdapter(Adapter):
             return UpstreamRequest("POST", url, headers, body)
         from botocore.awsrequest import AWSRequest
 
-        creds = self.credentials().get_frozen_credentials()
+        creds = self.creds.frozen if self.creds is not None else None
+        if creds is None:  # the stage awaits ready() first; a caller that did not gets a clear error
+            raise UpstreamError(502, f"provider {self.config.name!r}: AWS credentials are not resolved yet",
+                                provider=self.config.name, code="upstream_auth_error", type="upstream_error",
+                                error_class=E.AUTH)
         request = AWSRequest(method="POST", url=url, data=body, headers=headers)
         _signer_class()(creds, SIGNING_NAME, self.region, self.clock).add_auth(request)
         return UpstreamRequest("POST", url, dict(request.headers.items()), body)

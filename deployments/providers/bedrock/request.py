@@ -17,7 +17,10 @@ Mapping (OpenAI -> Converse):
 - `response_format` json_schema -> `outputConfig.textFormat` (structured outputs; models that
   lack it answer 400); json_object has no Converse counterpart and becomes a system instruction.
 - `max_tokens`/`max_completion_tokens`, `temperature`, `top_p`, `stop` -> `inferenceConfig`;
-  `user` -> `requestMetadata.user` (when it fits the allowed pattern). `n > 1` and `logprobs` are
+  `user` -> `requestMetadata.user` (when it fits the allowed pattern). The extension `thinking`
+  (Claude's extended thinking) -> `additionalModelRequestFields.thinking`; an assistant message's
+  `thinking_blocks` -> `reasoningContent` blocks first in its turn (reasoningText with signature,
+  or redactedContent), so a tool-use turn with reasoning round-trips. `n > 1` and `logprobs` are
   a 400; `seed`, `presence_penalty`, `frequency_penalty`, `parallel_tool_calls` have no Converse
   field and are dropped.
 """
@@ -148,7 +151,7 @@ def converse_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, An
                 raise _bad(f"'{param}.content' must not be empty", f"{param}.content")
             common.add_turn(out, "user", blocks)
         elif role == "assistant":
-            blocks = []
+            blocks = [_reasoning_content(b) for b in common.thinking_blocks(msg, param)]  # first, signed
             text = common.text_of(msg.get("content"), f"{param}.content")
             if text:
                 blocks.append({"text": text})
@@ -177,6 +180,13 @@ def converse_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, An
     if not out:
         raise _bad("'messages' must contain at least one user or assistant message", "messages")
     return out, system, has_tools
+
+
+def _reasoning_content(block: dict[str, Any]) -> dict[str, Any]:
+    if block["type"] == "redacted_thinking":
+        return {"reasoningContent": {"redactedContent": block["data"]}}
+    text = {"text": block["thinking"], "signature": block["signature"]}
+    return {"reasoningContent": {"reasoningText": text}}
 
 
 def _tool_spec(tool: Any, i: int) -> dict[str, Any]:
@@ -259,6 +269,8 @@ def converse_body(body: dict[str, Any], default_max_tokens: int | None) -> dict[
     tool_config = _tool_config(body, history_tools)
     if tool_config:
         out["toolConfig"] = tool_config
+    if isinstance(body.get("thinking"), dict):  # extension: Claude's extended thinking on Bedrock
+        out["additionalModelRequestFields"] = {"thinking": body["thinking"]}
     user = body.get("user")
     if isinstance(user, str) and user and _META_VALUE.fullmatch(user):
         out["requestMetadata"] = {"user": user}

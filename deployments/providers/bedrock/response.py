@@ -1,10 +1,14 @@
 """Bedrock Converse responses, ConverseStream event streams and errors -> OpenAI shapes.
 
 - `output.message.content`: text blocks joined, `toolUse` -> `tool_calls` (id = toolUseId, arguments
-  = the JSON of `input`), `reasoningContent` is not part of the OpenAI message and is dropped.
+  = the JSON of `input`), `reasoningContent` -> `reasoning_content` + `thinking_blocks` (text and
+  signature, or redacted data; in streams reasoning deltas, then the whole block at
+  contentBlockStop), which clients send back on the assistant message (request.py).
 - `stopReason`: end_turn / stop_sequence -> stop, tool_use -> tool_calls, max_tokens and
   model_context_window_exceeded -> length, guardrail_intervened / content_filtered ->
-  content_filter; malformed_model_output / malformed_tool_use -> 502 upstream_bad_response.
+  content_filter, except a guardrail that blocked the prompt (its trace's inputAssessment has a
+  BLOCKED policy): that is a 400 `content_filter` naming the policies; malformed_model_output /
+  malformed_tool_use -> 502 upstream_bad_response.
 - `usage`: Converse counts cache reads and writes outside `inputTokens`; OpenAI's prompt_tokens
   includes cached tokens, so prompt_tokens = inputTokens + cacheReadInputTokens +
   cacheWriteInputTokens and prompt_tokens_details.cached_tokens = cacheReadInputTokens. Bedrock
@@ -27,8 +31,8 @@ import orjson
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
-from ..base import CallContext, require_json, stream_cut, upstream_error
-from ..chunks import DONE, ChunkStream, completion
+from ..base import CallContext, refused, require_json, stream_cut, upstream_error
+from ..chunks import DONE, ChunkStream, completion, reasoning_fields
 from ..embeddings import ENCODING_KEY, embedding_list
 from ..eventstream import Decoder, EventStreamError, Message
 
@@ -74,22 +78,67 @@ def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
         raise _bad_body(ctx, "a body without output.message")
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
+    reasoning: list[dict[str, Any]] = []
     for block in message.get("content") or []:
         if not isinstance(block, dict):
             continue
         if isinstance(block.get("text"), str):
             texts.append(block["text"])
+        elif isinstance(block.get("reasoningContent"), dict):
+            reasoning.append(reasoning_block(block["reasoningContent"]))
         elif isinstance(block.get("toolUse"), dict):
             tu = block["toolUse"]
             calls.append({"id": tu.get("toolUseId") or f"call_{len(calls)}", "type": "function",
                           "function": {"name": tu.get("name") or "",
                                        "arguments": orjson.dumps(tu.get("input") or {}).decode()}})
+    if data.get("stopReason") == "guardrail_intervened":
+        blocked = guardrail_block(data, ctx.provider, "".join(texts))
+        if blocked is not None:
+            raise blocked
     reason = finish_reason(data.get("stopReason"), bool(calls), ctx.provider)
     msg: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
                            "refusal": None}
+    if reasoning:
+        msg.update(reasoning_fields(reasoning))
     if calls:
         msg["tool_calls"] = calls
     return completion(ctx, msg, reason, usage=usage(data.get("usage")))
+
+
+def reasoning_block(content: dict[str, Any]) -> dict[str, Any]:
+    """A Converse `reasoningContent` as a thinking block (chunks.reasoning_fields)."""
+    if content.get("redactedContent") is not None:
+        return {"type": "redacted_thinking", "data": str(content["redactedContent"])}
+    text = content.get("reasoningText") if isinstance(content.get("reasoningText"), dict) else {}
+    return {"type": "thinking", "thinking": str(text.get("text") or ""),
+            "signature": str(text.get("signature") or "")}
+
+
+def guardrail_block(data: dict[str, Any], provider: str, text: str = "") -> UpstreamError | None:
+    """The refusal when a guardrail blocked the prompt (`trace.guardrail.inputAssessment` has a
+    BLOCKED policy: Bedrock reports it when the guardrail's trace is enabled), else None: a
+    guardrail that stopped the answer is `finish_reason: content_filter`."""
+    trace = data.get("trace")
+    guardrail = trace.get("guardrail") if isinstance(trace, dict) else None
+    assessment = guardrail.get("inputAssessment") if isinstance(guardrail, dict) else None
+    blocked: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("action") == "BLOCKED":
+                label = node.get("type") or node.get("name") or node.get("match")
+                if label and str(label) not in blocked:
+                    blocked.append(str(label))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(assessment)
+    if not blocked:
+        return None
+    return refused(provider, "guardrail_intervened: " + ", ".join(blocked), text)  # text: its message
 
 
 # In-stream exception events, by their `:exception-type`, with the HTTP status of their shape.
@@ -106,13 +155,14 @@ _STREAM_EXCEPTION_STATUS = {
 class BedrockStream(ChunkStream):
     """ConverseStream binary event stream -> OpenAI chat.completion.chunk SSE."""
 
-    __slots__ = ("_decoder", "_tools", "_stopped")
+    __slots__ = ("_decoder", "_tools", "_stopped", "_reasoning")
 
     def __init__(self, ctx: CallContext) -> None:
         super().__init__(ctx)
         self._decoder = Decoder()
         self._tools: dict[int, int] = {}  # contentBlockIndex -> tool call index
         self._stopped = False
+        self._reasoning: dict[int, dict[str, Any]] = {}  # contentBlockIndex -> the thinking block so far
 
     def feed(self, chunk: bytes) -> bytes:
         self._raise_held()
@@ -157,6 +207,12 @@ class BedrockStream(ChunkStream):
                 if k is None:
                     raise stream_cut(self.provider, "tool input for a block that never started")
                 out.append(self._tool_arguments(k, str(delta["toolUse"].get("input") or "")))
+            elif isinstance(delta.get("reasoningContent"), dict):
+                self._reasoning_delta(int(data.get("contentBlockIndex") or 0), delta["reasoningContent"], out)
+        elif event == "contentBlockStop":
+            held = self._reasoning.pop(int(data.get("contentBlockIndex") or 0), None)
+            if held is not None:  # the whole block, signature included, for the client to send back
+                out.append(self._chunk({"thinking_blocks": [held]}))
         elif event == "messageStop":
             self._role(out)
             reason = finish_reason(data.get("stopReason"), bool(self._tools), self.provider)
@@ -166,6 +222,17 @@ class BedrockStream(ChunkStream):
             self.usage = usage(data.get("usage")) or self.usage
             if self.include_usage and self.usage:
                 out.append(self._usage_chunk())
+
+    def _reasoning_delta(self, block: int, part: dict[str, Any], out: list[bytes]) -> None:
+        if part.get("redactedContent") is not None:
+            self._reasoning[block] = reasoning_block(part)
+            return
+        held = self._reasoning.setdefault(block, {"type": "thinking", "thinking": "", "signature": ""})
+        if isinstance(part.get("text"), str) and part["text"]:
+            held["thinking"] += part["text"]
+            out.append(self._chunk({"reasoning_content": part["text"]}))
+        if isinstance(part.get("signature"), str):
+            held["signature"] += part["signature"]
 
     def finish(self) -> bytes:
         self._raise_held()

@@ -10,8 +10,8 @@ import orjson
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
-from ..base import CallContext, require_json, upstream_error
-from ..chunks import SSEJSONStream, completion
+from ..base import CallContext, refused, require_json, upstream_error
+from ..chunks import SSEJSONStream, completion, error_status
 from ..embeddings import embedding_list
 
 FINISH_REASONS = {
@@ -119,9 +119,10 @@ def error_from_body(status: int, headers: Mapping[str, str], payload: bytes, pro
             data = orjson.loads(payload) if payload else {}
         except orjson.JSONDecodeError:
             data = {}
-        message = str(data.get("message") or "").lower() if isinstance(data, dict) else ""
-        if any(m in message for m in _FILTER):
-            error_class = E.CONTENT_FILTER
+        message = str(data.get("message") or "") if isinstance(data, dict) else ""
+        hit = next((m for m in _FILTER if m in message.lower()), None)
+        if hit is not None:  # Cohere's safety system refused the request: the client's refusal
+            return refused(provider, hit, message)
     return upstream_error(status, headers, payload, provider, error_class=error_class)
 
 
@@ -147,10 +148,8 @@ class CohereStream(SSEJSONStream):
         self._tools: dict[int, int] = {}  # Cohere tool-call index -> OpenAI tool index
         self._calls = 0
 
-    def _data(self, raw: bytes) -> bytes | None:
-        data = super()._data(raw)
-        data = data.strip() if data is not None else None
-        return None if data == b"[DONE]" else data  # an OpenAI-style end marker: skipped
+    def _stream_error(self, err: dict[str, Any]) -> UpstreamError:
+        return error_from_body(error_status(err), {}, orjson.dumps(err), self.provider)
 
     def _event(self, ev: dict[str, Any], out: list[bytes]) -> None:
         kind = ev.get("type")

@@ -19,8 +19,11 @@ Mapping (OpenAI -> Gemini API v1beta):
 - `response_format` json_object -> `responseMimeType: application/json`; json_schema -> also
   `responseSchema`. `temperature`, `top_p`, `max_tokens`/`max_completion_tokens`, `stop`, `seed`,
   `n` (candidateCount), `presence_penalty`, `frequency_penalty` -> `generationConfig`.
-  `reasoning_effort` -> `thinkingConfig.thinkingBudget`. `user`, `parallel_tool_calls`, `store`,
-  `logit_bias` have no Gemini counterpart and are dropped; `logprobs: true` is a 400.
+  `reasoning_effort` -> `thinkingConfig.thinkingBudget` with `includeThoughts` (the thoughts come
+  back as `reasoning_content`); the extension `thinking_config` is merged into `thinkingConfig`
+  as given (`include_thoughts` / `includeThoughts`, `thinking_budget`, ...). `user`,
+  `parallel_tool_calls`, `store`, `logit_bias` have no Gemini counterpart and are dropped;
+  `logprobs: true` is a 400.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from .schema import gemini_schema
 # Google's documented stand-in signature for function calls the model did not produce itself.
 PLACEHOLDER_SIGNATURE = "skip_thought_signature_validator"
 _THINKING_BUDGET = {"none": 0, "minimal": 0, "low": 1024, "medium": 8192, "high": 24576}
+_THINKING_KEYS = {"include_thoughts": "includeThoughts", "thinking_budget": "thinkingBudget",
+                  "thinking_level": "thinkingLevel"}
 _MAX_STOP = 5  # Gemini accepts at most 5 stop sequences
 
 
@@ -280,7 +285,15 @@ def generation_config(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(effort, str):
         if effort not in _THINKING_BUDGET:
             raise _bad(f"'reasoning_effort' {effort!r} is not supported", "reasoning_effort")
-        gen["thinkingConfig"] = {"thinkingBudget": _THINKING_BUDGET[effort]}
+        budget = _THINKING_BUDGET[effort]
+        # asking for reasoning is asking to see it: the thoughts come back as reasoning_content
+        gen["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": True} if budget else \
+            {"thinkingBudget": 0}
+    extra = body.get("thinking_config")
+    if isinstance(extra, dict):  # extension: Gemini's own thinkingConfig (snake or camel case), as is
+        config = gen.setdefault("thinkingConfig", {})
+        for key, value in extra.items():
+            config[_THINKING_KEYS.get(key, key)] = value
     return gen
 
 

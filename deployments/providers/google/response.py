@@ -1,22 +1,26 @@
 """Gemini responses, streams and errors -> OpenAI shapes.
 
-- `candidates[i]` -> `choices[i]`: text parts joined (thought parts skipped), `functionCall` parts
+- `candidates[i]` -> `choices[i]`: text parts joined, thought parts (`thought: true`, sent only when
+  the request set `thinkingConfig.includeThoughts`) -> `reasoning_content`, `functionCall` parts
   -> `tool_calls` (Gemini's `functionCall.id` when it sends one, else a stable `call_<hash>` of the
   request id, choice and position, the same in streamed and whole answers), a part's
   `thoughtSignature` -> `tool_calls[].extra_content.google.thought_signature`.
 - `finishReason`: STOP -> stop (tool_calls when the candidate called functions), MAX_TOKENS ->
   length, SAFETY / RECITATION / BLOCKLIST / PROHIBITED_CONTENT / SPII / IMAGE_SAFETY -> content_filter
   (HTTP 200 from Gemini: the choice keeps whatever text came before the block). A prompt blocked
-  by `promptFeedback.blockReason` (no candidates) is one choice with content null and
-  finish_reason content_filter. MALFORMED_FUNCTION_CALL (and UNEXPECTED_TOOL_CALL) is a 502
-  `upstream_bad_response`, never a silent "stop".
+  by `promptFeedback.blockReason` (no candidates) is the client's refusal, not a gateway failure:
+  a 400 `content_filter` naming the reason and the blocked categories (in a stream too: Gemini
+  reports it in the first event, so it is a 400 before the first byte). MALFORMED_FUNCTION_CALL
+  (and UNEXPECTED_TOOL_CALL) is a 502 `upstream_bad_response`, never a silent "stop".
 - `usageMetadata`: prompt_tokens = promptTokenCount (+ toolUsePromptTokenCount), completion_tokens
   = candidatesTokenCount + thoughtsTokenCount (OpenAI counts reasoning inside completion tokens),
   prompt_tokens_details.cached_tokens = cachedContentTokenCount, completion_tokens_details.
   reasoning_tokens = thoughtsTokenCount (Gemini omits zero counts; they are reported as 0).
 - Stream (`alt=sse`, events separated by CRLF CRLF): Gemini has no terminal event; the stream is
-  complete when every candidate has a finishReason (or the prompt was blocked). EOF before that
-  is a stream cut.
+  complete when every candidate has a finishReason. EOF before that is a stream cut; an error
+  object (`data: {"error": ...}`, or the bare JSON `{"error": {"code": 499, "status": "CANCELLED"}}`
+  Gemini writes without a `data:` prefix) is mapped like an error response, also after the last
+  finishReason (`[DONE]` goes out only at EOF).
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ import orjson
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
-from ..base import CallContext, require_json, stream_cut, upstream_error
-from ..chunks import DONE, ChunkStream
+from ..base import CallContext, refused, require_json, stream_cut, upstream_error
+from ..chunks import DONE, SSEJSONStream
 from ..embeddings import embedding_list
 
 _FINISH = {
@@ -108,27 +112,30 @@ def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
     for pos, cand in enumerate(data.get("candidates") or []):
         index = int(cand.get("index", pos) or 0)
         texts: list[str] = []
+        thoughts: list[str] = []
         calls: list[dict[str, Any]] = []
         for part in (cand.get("content") or {}).get("parts") or []:
             if part.get("thought"):
-                continue
-            if "functionCall" in part:
+                if isinstance(part.get("text"), str):
+                    thoughts.append(part["text"])
+            elif "functionCall" in part:
                 calls.append(_tool_call(part, ctx, index, len(calls)))
             elif isinstance(part.get("text"), str):
                 texts.append(part["text"])
         reason = finish_reason(cand.get("finishReason"), bool(calls), ctx.provider)
         content = "".join(texts) if texts else (None if calls or reason == "content_filter" else "")
         message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        if thoughts:
+            message["reasoning_content"] = "".join(thoughts)
         if calls:
             message["tool_calls"] = calls
         choices.append({"index": index, "message": message, "logprobs": None, "finish_reason": reason})
     if not choices:
-        block = (data.get("promptFeedback") or {}).get("blockReason")
-        if not block:
-            raise UpstreamError(502, f"provider {ctx.provider!r} returned no candidates", provider=ctx.provider,
-                                code="upstream_bad_response", error_class=E.SERVER)
-        choices.append({"index": 0, "message": {"role": "assistant", "content": None, "refusal": None},
-                        "logprobs": None, "finish_reason": "content_filter"})
+        blocked = prompt_block(data, ctx.provider)
+        if blocked is not None:
+            raise blocked
+        raise UpstreamError(502, f"provider {ctx.provider!r} returned no candidates", provider=ctx.provider,
+                            code="upstream_bad_response", error_class=E.SERVER)
     out: dict[str, Any] = {
         "id": _response_id(data, ctx),
         "object": "chat.completion",
@@ -142,48 +149,38 @@ def chat_completion(payload: bytes, ctx: CallContext) -> bytes:
     return orjson.dumps(out)
 
 
-def _event_data(event: bytes) -> bytes:
-    """The data of one Gemini SSE event: its `data:` lines, stripped and joined."""
-    return b"".join(line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:"))
+def prompt_block(data: dict[str, Any], provider: str) -> UpstreamError | None:
+    """The refusal for a response whose prompt Gemini blocked (`promptFeedback.blockReason`), or None."""
+    feedback = data.get("promptFeedback")
+    reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
+    if not reason:
+        return None
+    categories = [str(r.get("category")) for r in feedback.get("safetyRatings") or []
+                  if isinstance(r, dict) and r.get("blocked") and r.get("category")]
+    detail = f"blockReason {reason}" + (": " + ", ".join(categories) if categories else "")
+    return refused(provider, detail)
 
 
-class GeminiStream(ChunkStream):
+class GeminiStream(SSEJSONStream):
     """`streamGenerateContent?alt=sse` events -> OpenAI chat.completion.chunk SSE."""
 
-    __slots__ = ("_buf", "_finished", "_calls", "_blocked", "_seen")
+    __slots__ = ("_finished", "_calls", "_seen")
+
+    end_event = "finishReason"
 
     def __init__(self, ctx: CallContext) -> None:
         super().__init__(ctx)
-        self._buf = b""
         self._finished: set[int] = set()
         self._calls: dict[int, int] = {}  # choice -> tool calls sent
-        self._blocked = False
         self._seen = False
 
-    def feed(self, chunk: bytes) -> bytes:
-        self._raise_held()
-        # Gemini separates events with CRLF CRLF; JSON never holds a raw CR, so dropping CRs is safe.
-        buf = self._buf + chunk.replace(b"\r", b"")
-        cut = buf.rfind(b"\n\n")
-        if cut < 0:
-            self._buf = buf
-            return b""
-        complete, self._buf = buf[:cut], buf[cut + 2:]
-        events = (data for data in map(_event_data, complete.split(b"\n\n")) if data)
-        return self._deliver(events, self._event)
+    def _stream_error(self, err: dict[str, Any]) -> UpstreamError:
+        inner = err.get("error")
+        code = inner.get("code") if isinstance(inner, dict) else None
+        status = code if isinstance(code, int) and 400 <= code <= 599 else 500
+        return gemini_error(status, {}, orjson.dumps(err), self.provider)
 
-    def _event(self, data: bytes, out: list[bytes]) -> None:
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise stream_cut(self.provider, "an event that is not JSON") from None
-        if isinstance(obj, list) and obj:
-            obj = obj[0]
-        if not isinstance(obj, dict):
-            return
-        if "error" in obj:
-            err = obj["error"] if isinstance(obj["error"], dict) else {}
-            raise gemini_error(int(err.get("code") or 500), {}, data, self.provider)
+    def _event(self, obj: dict[str, Any], out: list[bytes]) -> None:
         if not self._seen:
             self._seen = True
             self.id = _response_id(obj, self.ctx)
@@ -192,48 +189,40 @@ class GeminiStream(ChunkStream):
         if u:
             self.usage = u
         cands = obj.get("candidates") or []
-        if not cands and (obj.get("promptFeedback") or {}).get("blockReason"):
-            self._blocked = True
-            self._role(out)
-            out.append(self._chunk({}, "content_filter"))
-            self._finished.add(0)
-            return
+        if not cands:
+            blocked = prompt_block(obj, self.provider)
+            if blocked is not None:
+                raise blocked
         for pos, cand in enumerate(cands):
             index = int(cand.get("index", pos) or 0)
             self._role(out, index)
             for part in (cand.get("content") or {}).get("parts") or []:
+                text = part.get("text")
                 if part.get("thought"):
-                    continue
-                if "functionCall" in part:
+                    if isinstance(text, str) and text:
+                        out.append(self._chunk({"reasoning_content": text}, index=index))
+                elif "functionCall" in part:
                     k = self._calls.get(index, 0)
                     self._calls[index] = k + 1
                     call = _tool_call(part, self.ctx, index, k)
                     extra = {"extra_content": call["extra_content"]} if "extra_content" in call else {}
                     out.append(self._tool_start(k, call["id"], call["function"]["name"], index=index, **extra))
                     out.append(self._tool_arguments(k, call["function"]["arguments"], index=index))
-                elif isinstance(part.get("text"), str) and part["text"]:
-                    out.append(self._content(part["text"], index=index))
+                elif isinstance(text, str) and text:
+                    out.append(self._content(text, index=index))
             reason = cand.get("finishReason")
             if reason and index not in self._finished:
                 mapped = finish_reason(reason, self._calls.get(index, 0) > 0, self.provider)
                 self._finished.add(index)
                 out.append(self._chunk({}, mapped, index=index))
 
-    def finish(self) -> bytes:
-        self._raise_held()
-        if self._buf.strip():
-            out: list[bytes] = []
-            data = _event_data(self._buf)
-            self._buf = b""
-            if data:
-                self._event(data, out)
-            tail = b"".join(out)
-        else:
-            tail = b""
+    def _close(self) -> bytes:
+        # No terminal event: complete once every candidate has finished, and only known at EOF
+        # (an error object may still follow the last finishReason).
         if not self._opened or not self._opened <= self._finished:
             raise stream_cut(self.provider, "no finishReason")
-        if self.include_usage and self.usage:
-            tail += self._usage_chunk()
+        self.done = True
+        tail = self._usage_chunk() if self.include_usage and self.usage else b""
         return tail + DONE
 
 
@@ -246,6 +235,7 @@ _CLASS_BY_STATUS = {
     "DEADLINE_EXCEEDED": E.TIMEOUT,
     "NOT_FOUND": E.NOT_FOUND,
     "INTERNAL": E.SERVER,
+    "CANCELLED": E.SERVER,
 }
 _CONTEXT = ("exceeds the maximum number of tokens", "input token count", "too many tokens", "context length")
 
@@ -278,6 +268,9 @@ def gemini_error(status: int, headers: Mapping[str, str], payload: bytes, provid
         return upstream_error(401 if status not in (401, 403) else status, headers, b"", provider)
     if delay and "retry-after" not in {k.lower() for k in headers}:
         headers = {**headers, "retry-after": delay}
+    if status == 499 or gstatus == "CANCELLED":
+        # Gemini cancelled the call itself (the gateway's client is still waiting): a server failure.
+        status = 502
     cls = _CLASS_BY_STATUS.get(gstatus)
     lowered = message.lower()
     if status == 400 and any(m in lowered for m in _CONTEXT):

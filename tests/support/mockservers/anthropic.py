@@ -3,9 +3,10 @@
 It checks what the real API checks first (the `x-api-key` and `anthropic-version` headers, then
 the body: `model`, `max_tokens`, non-empty `messages` that start with a user turn and alternate,
 no `system` role inside `messages`, every `tool_use` answered by a `tool_result` in the next user
-turn, `tool_choice` only with `tools`) and answers with the API's own error bodies. Then the
-request's `model` picks the scenario: `<name>` replays `chat/<name>.json`, or `stream/<name>.sse`
-when `stream` is true; `error-<name>` replays `errors/<name>.json`.
+turn, `tool_choice` only with `tools`, and with `thinking` enabled a tool-use assistant turn that
+starts with a thinking block carrying a signature the mock issued) and answers with the API's own
+error bodies. Then the request's `model` picks the scenario: `<name>` replays `chat/<name>.json`,
+or `stream/<name>.sse` when `stream` is true; `error-<name>` replays `errors/<name>.json`.
 
     with start_anthropic_mock(api_key="sk-ant-mock") as server:
         server.base_url  # use as the provider's base_url
@@ -13,6 +14,7 @@ when `stream` is true; `error-<name>` replays `errors/<name>.json`.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -30,6 +32,45 @@ def _error(status: int, etype: str, message: str) -> web.Response:
 
 def _invalid(message: str) -> web.Response:
     return _error(400, "invalid_request_error", message)
+
+
+def _issued_signatures() -> frozenset[str]:
+    """Every thinking-block signature the fixtures hand out (what the mock accepts back)."""
+    found: set[str] = set()
+    for path in (fixture_path(PROVIDER, "chat").glob("*.json")):
+        found.update(re.findall(r'"signature":\s*"([^"]+)"', path.read_text()))
+    for path in (fixture_path(PROVIDER, "stream").glob("*.sse")):
+        found.update(re.findall(r'"signature":"([^"]+)"', path.read_text()))
+    return frozenset(found)
+
+
+SIGNATURES = _issued_signatures()
+
+
+def thinking_violation(body: dict[str, Any]) -> str | None:
+    """With thinking enabled, the last assistant turn that used tools must start with the thinking
+    block the API sent, its signature intact (extended thinking with tool use)."""
+    if (body.get("thinking") or {}).get("type") != "enabled":
+        return None
+    messages = body["messages"]
+    for i in range(len(messages) - 1, -1, -1):
+        msg = messages[i]
+        blocks = msg.get("content") if isinstance(msg.get("content"), list) else []
+        if msg.get("role") != "assistant" or not any(b.get("type") == "tool_use" for b in blocks):
+            continue
+        first = blocks[0].get("type")
+        if first not in ("thinking", "redacted_thinking"):
+            return (f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                    f"`{first}`. When `thinking` is enabled, a final `assistant` message must start with a "
+                    "thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We "
+                    "recommend you include thinking blocks from previous turns. To avoid this requirement, "
+                    "disable `thinking`. Please consult our documentation at "
+                    "https://docs.claude.com/en/docs/build-with-claude/extended-thinking")
+        for j, block in enumerate(blocks):
+            if block.get("type") == "thinking" and block.get("signature") not in SIGNATURES:
+                return f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+        return None
+    return None
 
 
 def validate(body: Any) -> str | None:
@@ -88,7 +129,7 @@ def validate(body: Any) -> str | None:
                         f"{sorted(pending - results)[0]}. Each `tool_use` block must have a corresponding "
                         "`tool_result` block in the next message.")
             pending = set()
-    return None
+    return thinking_violation(body)
 
 
 def create_app(api_key: str = "sk-ant-mock", piece: int = 0) -> web.Application:

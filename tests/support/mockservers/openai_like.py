@@ -1,4 +1,5 @@
-"""A mock of the OpenAI-like provider APIs (azure-openai, mistral, groq, together, vllm, ollama's /v1).
+"""A mock of the OpenAI-like provider APIs (openai, azure-openai, mistral, groq, together, vllm,
+ollama's /v1).
 
 One aiohttp app, parametrised by flavour: its URL layout and auth header, the request fields the real
 API rejects (422/400, so a gateway that forgets to translate fails the test), and the fixture
@@ -38,6 +39,7 @@ class Flavour:
 
 
 FLAVOURS: dict[str, Flavour] = {
+    "openai": Flavour("openai", "/v1", "bearer"),
     "azure-openai": Flavour("azure-openai", "", "api-key", base64_embeddings=True),
     # Mistral rejects OpenAI-only fields (extra inputs are not permitted) and non-Mistral tool-call ids.
     "mistral": Flavour("mistral", "/v1", "bearer",
@@ -80,9 +82,10 @@ def error_fixture(folder: str, name: str) -> web.Response:
 class OpenAILikeMock(ServedMock):
     """`with OpenAILikeMock("mistral", api_key="k") as mock: mock.base_url` (what the provider config takes)."""
 
-    def __init__(self, flavour: str, api_key: str | None = "test-key", piece: int = 13) -> None:
-        self.flavour_name = flavour
-        self.flavour = FLAVOURS[flavour]
+    def __init__(self, flavour: str | Flavour, api_key: str | None = "test-key", piece: int = 13) -> None:
+        # a Flavour object: an API described by its caller (tests/conformance/test_presets.py)
+        self.flavour = FLAVOURS[flavour] if isinstance(flavour, str) else flavour
+        self.flavour_name = flavour if isinstance(flavour, str) else flavour.fixtures
         self.api_key = api_key
         self.piece = piece
         app = web.Application()
@@ -264,4 +267,4 @@ def collect_sdk_stream(stream: Any) -> dict[str, Any]:
             "usage": usage, "ids": ids, "roles": roles}
 
 
-__all__ = ["FLAVOURS", "OpenAILikeMock", "assemble", "collect_sdk_stream", "error_fixture", "parse_sse", "scenario"]
+__all__ = ["FLAVOURS", "Flavour", "OpenAILikeMock", "assemble", "collect_sdk_stream", "error_fixture", "parse_sse", "scenario"]

@@ -25,8 +25,25 @@ def test_threshold_expiry_and_removal():
     idx.add("s", "b", unit(1) * 0.999, "b", 1e12)
     assert [s.key for s, _ in idx.search("s", unit(1), 4, 200.0, 0.9)] == ["b"]  # a expired
     assert idx.remove("b") and not idx.remove("b")
-    assert idx.search("s", unit(1), 4, 0, 0.9) == [(idx.scopes["s"].slots[0], idx.search("s", unit(1), 4, 0, 0.9)[0][1])]
+    (slot, score), = idx.search("s", unit(1), 4, 0, 0.9)  # at time 0, a is live again; b is gone
+    assert slot.key == "a" and abs(score - 1.0) < 1e-5
     assert idx.sweep(200.0) == ["a"] and len(idx) == 0 and not idx.scopes
+
+
+def test_scores_are_cosine_similarities():
+    """The score is the cosine of the query and the stored vector, computed here without FAISS."""
+    idx = VectorIndex(8)
+    stored = {f"k{i}": unit(i) for i in range(5)}
+    for key, vec in stored.items():
+        idx.add("s", key, vec, key, 1e12)
+    query = unit(42)
+    expected = {k: float(np.dot(v.astype(np.float64), query.astype(np.float64))) for k, v in stored.items()}
+    found = idx.search("s", query, 5, 0, -1.0)
+    assert [s.key for s, _ in found] == sorted(expected, key=expected.get, reverse=True)
+    for slot, score in found:
+        assert abs(score - expected[slot.key]) < 1e-5
+    above = [s.key for s, _ in idx.search("s", query, 5, 0, 0.0)]
+    assert above == [k for k in sorted(expected, key=expected.get, reverse=True) if expected[k] >= 0.0]
 
 
 def test_compaction_keeps_live_vectors_findable():

@@ -163,9 +163,16 @@ def test_response_cached_usage() -> None:
                      "prompt_tokens_details": {"cached_tokens": 1800, "cache_write_tokens": 188}}
 
 
-def test_response_thinking_dropped_and_reasoning_tokens_reported() -> None:
+THINKING_SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
+
+
+def test_response_thinking_is_reasoning_content_and_reasoning_tokens_reported() -> None:
     data = completion("thinking")
-    assert data["choices"][0]["message"]["content"] == "27 × 453 = 12,231."
+    message = data["choices"][0]["message"]
+    assert message["content"] == "27 × 453 = 12,231."
+    assert message["reasoning_content"] == "27 * 453: 27*400 = 10800, 27*53 = 1431, total 12231."
+    assert message["thinking_blocks"] == [{"type": "thinking", "thinking": message["reasoning_content"],
+                                           "signature": THINKING_SIGNATURE}]
     assert data["usage"]["completion_tokens"] == 96
     assert data["usage"]["completion_tokens_details"] == {"reasoning_tokens": 81}
 
@@ -267,10 +274,18 @@ def test_stream_usage_chunk_only_when_asked_and_cached_tokens() -> None:
     assert translator.usage == usage_chunk["usage"]
 
 
-def test_stream_thinking_dropped_reasoning_tokens_counted() -> None:
-    translator, out = KIT.run_stream("thinking", 11, include_usage=True)
+@pytest.mark.parametrize("piece", [0, 11])
+def test_stream_thinking_deltas_then_the_signed_block(piece: int) -> None:
+    translator, out = KIT.run_stream("thinking", piece, include_usage=True)
     chunks, _ = parse_sse(out)
     assert assemble(chunks)["content"] == "27 × 453 = 12,231."
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    thought = "27*400 = 10800, 27*53 = 1431, total 12231."
+    assert "".join(d.get("reasoning_content", "") for d in deltas) == thought
+    (blocks,) = [d["thinking_blocks"] for d in deltas if "thinking_blocks" in d]
+    assert blocks == [{"type": "thinking", "thinking": thought, "signature": THINKING_SIGNATURE}]
+    first_text = next(i for i, d in enumerate(deltas) if d.get("content"))
+    assert deltas.index({"thinking_blocks": blocks}) < first_text
     assert translator.usage["completion_tokens_details"] == {"reasoning_tokens": 81}
 
 
@@ -374,3 +389,25 @@ def test_embeddings_are_a_clear_400() -> None:
     with pytest.raises(GatewayError) as info:
         KIT.adapter().embeddings_request({"input": "x"}, KIT.ctx())
     assert info.value.status == 400 and info.value.code == "unsupported_endpoint"
+
+
+def test_request_thinking_blocks_go_first_with_their_signature() -> None:
+    blocks = [{"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"},
+              {"type": "thinking", "thinking": "Call the tool.", "signature": "sig-1"}]
+    body = {"messages": [{"role": "user", "content": "q"},
+                         {"role": "assistant", "content": "Checking.", "reasoning_content": "Call the tool.",
+                          "thinking_blocks": blocks,
+                          "tool_calls": [{"id": "toolu_1", "type": "function",
+                                          "function": {"name": "f", "arguments": "{}"}}]},
+                         {"role": "tool", "tool_call_id": "toolu_1", "content": "ok"}],
+            "reasoning_effort": "medium"}
+    sent = orjson.loads(KIT.adapter().chat_request(body, KIT.ctx(), False).body)
+    turn = sent["messages"][1]["content"]
+    assert [b["type"] for b in turn] == ["redacted_thinking", "thinking", "text", "tool_use"]
+    assert turn[1] == {"type": "thinking", "thinking": "Call the tool.", "signature": "sig-1"}
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    unsigned = {**body["messages"][1], "thinking_blocks": [{"type": "thinking"}]}
+    bad = {**body, "messages": [body["messages"][0], unsigned, body["messages"][2]]}
+    with pytest.raises(GatewayError) as info:
+        KIT.adapter().chat_request(bad, KIT.ctx(), False)
+    assert info.value.param == "messages[1].thinking_blocks[0]"

@@ -211,3 +211,5 @@ def test_errors(name: str, status: int, error_class: str, code: str | None) -> N
     if name == "content_filter":
         assert not err.retryable
         assert "content management policy" in err.message
+        assert "content_filter: violence (medium)" in err.message  # the filtered category
+        assert err.param == "messages" and err.type == "invalid_request_error"

@@ -3,6 +3,7 @@ stream / error / embeddings fixtures. No network, no Ray."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import datetime as dt
@@ -197,6 +198,7 @@ def test_standard_credential_chain_from_environment(monkeypatch: pytest.MonkeyPa
     spec = registry.get("bedrock")
     adapter = spec.adapter(spec.config_model.model_validate({"name": "aws", "type": "bedrock"}))
     adapter.clock = lambda: NOW
+    asyncio.run(adapter.ready())  # the chain is resolved in a thread, awaited by the stage before signing
     req = adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), False)
     assert req.url.startswith("https://bedrock-runtime.ap-south-1.amazonaws.com/")
     assert "Credential=AKIDFROMENV/20240506/ap-south-1/bedrock/aws4_request" in req.headers["Authorization"]
@@ -212,8 +214,12 @@ def test_no_credentials_is_an_auth_error(monkeypatch: pytest.MonkeyPatch, tmp_pa
     spec = registry.get("bedrock")
     adapter = spec.adapter(spec.config_model.model_validate({"name": "aws", "type": "bedrock", "region": "us-east-1"}))
     with pytest.raises(UpstreamError) as info:
-        adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), False)
+        asyncio.run(adapter.ready())
     assert info.value.status == 502 and info.value.error_class == E.AUTH and info.value.code == "upstream_auth_error"
+    assert "has no AWS credentials" in info.value.message
+    with pytest.raises(UpstreamError) as info:  # signing without resolved credentials is refused too
+        adapter.chat_request({"messages": [{"role": "user", "content": "hi"}]}, KIT.ctx(), False)
+    assert info.value.code == "upstream_auth_error"
 
 
 def test_config_validation(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -237,7 +243,8 @@ def translate(name: str) -> dict[str, Any]:
     return KIT.completion("chat", f"{name}.json")
 
 
-@pytest.mark.parametrize("path", [p for p in CHATS if p.stem != "malformed_tool_use"], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [p for p in CHATS if p.stem not in ("malformed_tool_use", "guardrail")],
+                         ids=lambda p: p.stem)
 def test_every_chat_fixture_is_a_valid_completion(path: Path) -> None:
     out = translate(path.stem)
     assert (out["object"], out["created"], out["model"], out["id"]) == \
@@ -272,11 +279,38 @@ def test_cached_usage() -> None:
                                                   "total_tokens": 3105, "prompt_tokens_details": {"cached_tokens": 2048}}
 
 
-def test_reasoning_block_is_not_content() -> None:
-    assert translate("reasoning")["choices"][0]["message"]["content"] == "42"
+def test_reasoning_block_is_reasoning_content_not_content() -> None:
+    message = translate("reasoning")["choices"][0]["message"]
+    assert message["content"] == "42"
+    assert message["reasoning_content"] == "The user asks 6*7. That is 42."
+    assert message["thinking_blocks"] == [{"type": "thinking", "thinking": "The user asks 6*7. That is 42.",
+                                           "signature": "EqQBCkgIARABGAIiQL0"}]
 
 
-@pytest.mark.parametrize("name, reason", [("guardrail", "content_filter"), ("content_filtered", "content_filter"),
+def test_request_thinking_blocks_become_reasoning_content_first() -> None:
+    body = {"messages": [{"role": "user", "content": "q"},
+                         {"role": "assistant", "content": "42", "thinking_blocks": [
+                             {"type": "thinking", "thinking": "6*7", "signature": "sig"},
+                             {"type": "redacted_thinking", "data": "AAEC"}]},
+                         {"role": "user", "content": "again"}],
+            "thinking": {"type": "enabled", "budget_tokens": 1024}}
+    sent = orjson.loads(make_adapter().chat_request(body, KIT.ctx(), False).body)
+    assert sent["messages"][1]["content"] == [
+        {"reasoningContent": {"reasoningText": {"text": "6*7", "signature": "sig"}}},
+        {"reasoningContent": {"redactedContent": "AAEC"}}, {"text": "42"}]
+    assert sent["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+
+
+def test_guardrail_blocking_the_prompt_is_the_clients_refusal() -> None:
+    with pytest.raises(UpstreamError) as info:
+        translate("guardrail")
+    err = info.value
+    assert (err.status, err.code, err.error_class) == (400, "content_filter", E.CONTENT_FILTER)
+    assert "guardrail_intervened: VIOLENCE" in err.message and "cannot answer" in err.message
+
+
+@pytest.mark.parametrize("name, reason", [("guardrail_output", "content_filter"),
+                                          ("content_filtered", "content_filter"),
                                           ("max_tokens", "length"), ("context_window", "length"),
                                           ("json_schema", "stop"), ("vision", "stop")])
 def test_stop_reasons(name: str, reason: str) -> None:
@@ -369,7 +403,12 @@ def test_stream_usage_chunk_only_when_asked() -> None:
 
 
 def test_stream_reasoning_guardrail_json() -> None:
-    assert accumulate(run_stream("reasoning"))["text"] == "42"
+    chunks = run_stream("reasoning")
+    assert accumulate(chunks)["text"] == "42"
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert "".join(d.get("reasoning_content", "") for d in deltas) == "6*7 is 42."
+    assert [d["thinking_blocks"] for d in deltas if "thinking_blocks" in d] == [
+        [{"type": "thinking", "thinking": "6*7 is 42.", "signature": "EqQBCkgIARABGAIiQL0"}]]
     acc = accumulate(run_stream("guardrail"))
     assert acc["finish"] == "content_filter"
     assert orjson.loads(accumulate(run_stream("json_schema"))["text"])["born"] == 1815

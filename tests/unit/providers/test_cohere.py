@@ -273,7 +273,7 @@ EXPECTED_ERRORS = {
     # name: (client status, error class, code, OpenAI error type)
     "bad_request_400": (400, E.BAD_REQUEST, None, "invalid_request_error"),
     "context_length_400": (400, E.CONTEXT_LENGTH, "context_length_exceeded", "invalid_request_error"),
-    "content_blocked_400": (400, E.CONTENT_FILTER, None, "invalid_request_error"),
+    "content_blocked_400": (400, E.CONTENT_FILTER, "content_filter", "invalid_request_error"),
     "unauthorized_401": (502, E.AUTH, "upstream_auth_error", "upstream_error"),
     "forbidden_403": (502, E.AUTH, "upstream_auth_error", "upstream_error"),
     "not_found_404": (404, E.NOT_FOUND, None, "not_found_error"),

@@ -113,7 +113,10 @@ def translate(name: str, model: str = "gemini-2.0-flash") -> dict[str, Any]:
     return KIT.completion("chat", f"{name}.json", model=model)  # what the SDK's strict parsing would accept
 
 
-@pytest.mark.parametrize("path", [p for p in CHATS if p.stem != "malformed_function_call"], ids=lambda p: p.stem)
+ERRORED = ("malformed_function_call", "prompt_blocked")
+
+
+@pytest.mark.parametrize("path", [p for p in CHATS if p.stem not in ERRORED], ids=lambda p: p.stem)
 def test_every_chat_fixture_is_a_valid_completion(path: Path) -> None:
     out = translate(path.stem)
     assert out["object"] == "chat.completion"
@@ -163,6 +166,7 @@ def test_parallel_tool_calls() -> None:
 def test_usage_details_and_thought_parts() -> None:
     out = translate("usage_details")
     assert out["choices"][0]["message"]["content"] == "42."  # the thought part is not content
+    assert out["choices"][0]["message"]["reasoning_content"].startswith("**Weighing the options**")
     assert out["model"] == "gemini-2.5-pro"
     assert out["usage"] == {"prompt_tokens": 4120, "completion_tokens": 190, "total_tokens": 4310,
                             "prompt_tokens_details": {"cached_tokens": 4096},
@@ -175,11 +179,13 @@ def test_safety_block_is_content_filter() -> None:
     assert choice["message"]["content"] is None
 
 
-def test_prompt_block_is_content_filter() -> None:
-    out = translate("prompt_blocked")
-    assert out["choices"] == [{"index": 0, "message": {"role": "assistant", "content": None, "refusal": None},
-                               "logprobs": None, "finish_reason": "content_filter"}]
-    assert out["usage"]["prompt_tokens"] == 17 and out["usage"]["completion_tokens"] == 0
+def test_prompt_block_is_the_clients_refusal() -> None:
+    with pytest.raises(UpstreamError) as info:
+        translate("prompt_blocked")
+    err = info.value
+    assert (err.status, err.code, err.error_class, err.type) == (400, "content_filter", E.CONTENT_FILTER,
+                                                                 "invalid_request_error")
+    assert "blockReason SAFETY: HARM_CATEGORY_HATE_SPEECH" in err.message and not err.retryable
 
 
 def test_max_tokens_and_n() -> None:
@@ -267,8 +273,10 @@ def test_stream_json_and_safety_and_prompt_block() -> None:
     assert orjson.loads(accumulate(run_stream("json_mode")[0])["text"])["born"] == 1815
     acc = accumulate(run_stream("safety")[0])
     assert acc["text"] == "Here is how you" and acc["finish"] == "content_filter"
-    acc = accumulate(run_stream("prompt_blocked")[0])
-    assert acc["roles"] == ["assistant"] and acc["finish"] == "content_filter" and acc["text"] == ""
+    translator = KIT.adapter().chat_stream(KIT.ctx())
+    with pytest.raises(UpstreamError) as info:  # raised on the first event: before any byte is sent
+        translator.feed(KIT.fixture("stream", "prompt_blocked.sse"))
+    assert info.value.code == "content_filter" and "PROHIBITED_CONTENT" in info.value.message
 
 
 def test_stream_cut_raises_in_finish() -> None:
@@ -308,6 +316,36 @@ def test_stream_error_event_midstream() -> None:
     translator.feed(first + b"\r\n\r\n")
     with pytest.raises(UpstreamError):
         translator.feed(second)
+
+
+@pytest.mark.parametrize("piece", [0, 9])
+def test_stream_bare_error_object_after_data_fails(piece: int) -> None:
+    # two data events, then Gemini's error object as bare JSON (no `data:`), pretty-printed
+    translator = KIT.adapter().chat_stream(KIT.ctx())
+    data = KIT.fixture("stream", "cancelled_bare.sse")
+    step = piece or len(data)
+    sent = b""
+    with pytest.raises(UpstreamError) as info:
+        for i in range(0, len(data), step):
+            sent += translator.feed(data[i:i + step])
+        translator.finish()
+    assert b"The capital" in sent and b" of France is" in sent and b"[DONE]" not in sent
+    assert (info.value.status, info.value.code, info.value.error_class) == (502, "cancelled", E.SERVER)
+
+
+def test_stream_thought_parts_are_reasoning_deltas() -> None:
+    chunks, _ = run_stream("thinking")
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    reasoning = "".join(d.get("reasoning_content") or "" for d in deltas)
+    assert reasoning.startswith("**Multiplying**") and accumulate(chunks)["text"] == "6 times 7 is 42."
+    assert not any("reasoning_content" in d and d.get("content") for d in deltas)
+
+
+def test_stream_garbage_line_is_a_bad_response() -> None:
+    translator = KIT.adapter().chat_stream(KIT.ctx())
+    with pytest.raises(UpstreamError) as info:
+        translator.feed(b"<html><body>502 Bad Gateway</body></html>\r\n\r\n")
+    assert info.value.code == "upstream_bad_response"
 
 
 def test_stream_lf_separators_and_unterminated_last_event() -> None:
