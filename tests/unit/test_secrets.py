@@ -1,9 +1,9 @@
 """No secret of the config reaches a repr, a str, a JSON dump, a config error or the start-up logs.
 
 One config holds a distinctive secret in every secret-bearing field: gateway and admin keys, every
-provider type's `api_key` and its own secret fields (Azure's Entra token, Bedrock's AWS keys), and
-the password and token of `cache.url`. A walk over the loaded models checks that no secret field
-was left out, so a new secret field fails here until it is added.
+provider type's `api_key` and its own secret fields (Azure's Entra token, Bedrock's AWS keys), the
+password and token of `cache.url`, and the password of `storage.url`. A walk over the loaded models
+checks that no secret field was left out, so a new secret field fails here until it is added.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def raw_config(*, types: list[str] | None = None) -> dict[str, Any]:
         "default_provider": "p-mock",
         "cache": {"enabled": True, "url": f"redis://cache-user:{secret('redis-password')}@127.0.0.1:6379/7"
                                           f"?token={secret('redis-token')}"},
+        "storage": {"enabled": False, "url": f"postgresql://rec:{secret('db-password')}@127.0.0.1:1/raygate"},
     }
 
 
@@ -72,7 +73,7 @@ def test_every_secret_field_holds_a_secret_here() -> None:
     missing = [path for path, value in fields.items() if not (
         isinstance(value, SecretStr) and MARK in value.get_secret_value())]
     assert not missing, f"secret fields this test does not fill (add them to raw_config): {missing}"
-    assert len(fields) >= len(registry.names()) + 2 + 1 + 3 + 1  # keys, api_keys, url, bedrock, azure
+    assert len(fields) >= len(registry.names()) + 2 + 2 + 3 + 1  # api_keys, keys, urls, bedrock, azure
 
 
 def test_no_secret_in_repr_str_or_json() -> None:
@@ -105,6 +106,9 @@ def test_masked_url_keeps_no_credential(url: str, hidden: str) -> None:
     lambda raw: raw["gateway"]["admin_keys"].append({"id": "ops", "key": secret("dup")}),
     lambda raw: raw.update(default_provider="nope"),
     lambda raw: raw.update(serve={"ingress_replicas": 0}),
+    lambda raw: raw["storage"].update(url=f"rec:{secret('no-scheme')}@127.0.0.1/raygate"),
+    lambda raw: raw["storage"].update(url=f"postgresql://rec:{secret('bad-host')}@[::1/raygate"),
+    lambda raw: raw["storage"].update(url=f"mysql://rec:{secret('scheme')}@h/raygate"),
 ])
 def test_no_secret_in_config_errors(edit: Any) -> None:
     raw = copy.deepcopy(raw_config())
@@ -117,8 +121,9 @@ def test_no_secret_in_config_errors(edit: Any) -> None:
 
 def test_no_secret_in_start_up_logs(caplog: pytest.LogCaptureFixture,
                                     capfd: pytest.CaptureFixture[str]) -> None:
-    """An in-process gateway started at DEBUG with every secret set (the redis cache backend included)
-    logs none of them while it starts, answers, reports its cache stats and stops."""
+    """An in-process gateway started at DEBUG with every secret set (the redis cache backend included;
+    the record store off: with an unreachable database its shutdown waits 10 s for the records) logs
+    none of them while it starts, answers, reports its cache stats and stops."""
     raw = raw_config(types=[t for t in sorted(registry.names()) if t != "ray-serve"])  # that one needs Ray
     raw["cache"].update(backend="redis", prefix="rgtest:secrets:")
     caplog.set_level(logging.DEBUG)
