@@ -1,7 +1,12 @@
 """CPU cost of raygate's own request path, without network or Serve: the ASGI app is called
 directly with an in-memory upstream. Isolates what the gateway's Python adds per request.
 
-    python bench/micro_pipeline.py [--n 20000]
+    python bench/micro_pipeline.py [--n 20000] [--storage]
+
+`--storage` attaches the storage sink as a replica has it (orjson line appended to the local
+spool per request, batches read back and handed to the writer) with a writer that acknowledges
+without a database: the replica's share of storing records. The writer actor's own cost per
+record is measured separately (bench/results/latest.md).
 """
 
 from __future__ import annotations
@@ -31,12 +36,37 @@ class MemoryUpstream:
         return UpstreamResponse(200, {}, REPLY)
 
 
-async def main(n: int) -> None:
+class AckWriter:
+    """Stands in for the writer actor: acknowledges every batch (no database in this process)."""
+
+    async def ready(self) -> int:
+        return 1
+
+    async def write(self, lines):  # noqa: ANN001, ANN201
+        return len(lines)
+
+    async def close(self) -> None:
+        return None
+
+
+def attach_storage(gateway) -> None:  # noqa: ANN001
+    import tempfile
+
+    from deployments.records.sink import StorageSink
+    from deployments.records.spool import Spool
+
+    spool = Spool(tempfile.mkdtemp(prefix="raygate-bench-spool-"))
+    gateway.attach_records(StorageSink(spool, AckWriter(), gateway.metrics))
+
+
+async def main(n: int, storage: bool = False) -> None:
     cfg = parse_config({"gateway": {"api_keys": [{"id": "b", "key": "x"}]},
                         "providers": {"up": {"type": "openai", "base_url": "http://127.0.0.1:9999/v1", "api_key": "k"}},
                         "models": {"mock": "up"}})
     gateway = assemble_gateway(cfg)
     gateway.providers["up"].transport = MemoryUpstream()
+    if storage:
+        attach_storage(gateway)
     app = HttpApp(gateway, cfg)
     scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "root_path": "",
              "headers": [(b"host", b"127.0.0.1:8000"), (b"authorization", b"Bearer x"),
@@ -64,10 +94,13 @@ async def main(n: int) -> None:
         sent.clear()
         await app(dict(scope), receive_then_wait, send)
     dt = time.process_time() - t0
-    print(f"{dt / n * 1e6:.1f} us CPU per request ({n} requests, gateway pipeline only)")
+    what = "with the storage sink" if storage else "no storage sink"
+    print(f"{dt / n * 1e6:.1f} us CPU per request ({n} requests, gateway pipeline only, {what})")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20000)
-    asyncio.run(main(parser.parse_args().n))
+    parser.add_argument("--storage", action="store_true")
+    args = parser.parse_args()
+    asyncio.run(main(args.n, args.storage))

@@ -17,6 +17,7 @@ _TYPE_BY_STATUS = {
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
+    405: "invalid_request_error",  # what OpenAI answers for a method a route does not allow
     408: "timeout_error",
     409: "conflict_error",
     413: "invalid_request_error",

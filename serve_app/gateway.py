@@ -26,7 +26,7 @@ from deployments.router.executor import Executor, Outcome
 from deployments.router.plan import RouteRequest
 from deployments.router.route_stage import RouteStage
 
-from . import __version__
+from . import __version__, catalog
 from .errors import GatewayError, bad_request, not_found
 from .lifecycle import Answer, Chain, Exchange, Reply, RequestRecord, StreamReply, aclose, submit_all, usage_counts
 from .metrics import Metrics, RecordMetrics
@@ -195,22 +195,8 @@ class Gateway:
             self.finish(ex.record, status)
 
     async def model_cards(self) -> list[dict[str, Any]]:
-        """Aliases, each provider's configured models, and (with `discover_models`) its own listing."""
-        cards: dict[str, dict[str, Any]] = {}
-        created = int(self.started_at)
-        for alias, target in self.config.models.items():
-            owner = target if isinstance(target, str) else target.provider
-            cards[alias] = {"id": alias, "object": "model", "created": created, "owned_by": owner}
-        for name, pcfg in self.config.providers.items():
-            served = list(pcfg.models)
-            if pcfg.model and pcfg.model not in served:
-                served.append(pcfg.model)
-            if pcfg.discover_models:
-                served += [m for m in await self._discovered(name, pcfg.discovery_ttl) if m not in served]
-            for model in served:
-                mid = f"{name}/{model}"
-                cards.setdefault(mid, {"id": mid, "object": "model", "created": created, "owned_by": name})
-        return list(cards.values())
+        """Every model a request may name (serve_app/catalog.py)."""
+        return await catalog.model_cards(self.config, int(self.started_at), self._discovered)
 
     async def _discovered(self, provider: str, ttl: float) -> list[str]:
         """A provider's listing, reused for `ttl` seconds; a failing listing leaves it out (logged)."""

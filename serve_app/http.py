@@ -43,6 +43,11 @@ def _encode_headers(base: list[tuple[bytes, bytes]], extra: dict[str, str]) -> l
     return base + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
 
 
+def _method_not_allowed(method: str, path: str, allowed: str) -> GatewayError:
+    return GatewayError(405, f"method {method} is not allowed on {path} (allowed: {allowed})",
+                        code="method_not_allowed", headers={"allow": allowed})
+
+
 class HttpApp:
     def __init__(self, gateway: Gateway, config: Any,
                  on_startup: Callable[[], Awaitable[None]] | None = None,
@@ -140,12 +145,15 @@ class HttpApp:
         return any(ip in net for net in self.trusted_proxies)
 
     def _fallback_route(self, method: str, path: str) -> Callable[..., Awaitable[None]]:
-        if path.startswith("/v1/models/") and method == "GET":
-            return self.model
+        if path.startswith("/v1/models/"):
+            if method == "GET":
+                return self.model
+            raise _method_not_allowed(method, path, "GET")
         if path.startswith("/v1/admin/"):
             return self.admin
         if path in self.paths:
-            raise GatewayError(405, f"method {method} is not allowed on {path}", code="method_not_allowed")
+            allowed = ", ".join(m for m, p in self.routes if p == path)
+            raise _method_not_allowed(method, path, allowed)
         raise GatewayError(404, f"unknown path {path}", code="unknown_url", type="invalid_request_error")
 
     # -- I/O helpers -------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ What Groq adds over `openai`, handled here:
 - streams report usage in the last chunk's `x_groq.usage`, not in a usage chunk: it is moved to
   the OpenAI usage chunk (kept only if the client asked); `stream_options` is not needed;
 - status 498 (flex tier capacity exceeded) is an overload: 503, error class overloaded, retryable;
-- no embeddings (GroqCloud has none): /v1/embeddings is a clear 400.
+- no embeddings (GroqCloud has none): /v1/embeddings is a clear 400;
+- `logprobs`, `top_logprobs` and `logit_bias` (a 400 at Groq) are rejected by the gateway with a
+  400 naming the field (`unsupported_params` in the spec), before any upstream call.
 """
 
 from __future__ import annotations
@@ -43,4 +45,6 @@ class GroqAdapter(OpenAICompatAdapter):
         return usage
 
 
-SPEC = ProviderSpec(config_model=GroqConfig, adapter=GroqAdapter)
+SPEC = ProviderSpec(config_model=GroqConfig, adapter=GroqAdapter,
+                    unsupported_params={"logprobs": "reject", "top_logprobs": "reject",
+                                        "logit_bias": "reject"})

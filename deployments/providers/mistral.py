@@ -12,7 +12,9 @@ OpenAI-like, with these differences handled here:
 - errors: the body is `{"object": "error", "message": ..., "type": ..., "code": "3051"}`, and for
   422 `message.detail` is a validation list: both read into one OpenAI error; `invalid_model`
   (a 400) has error class not_found;
-- embeddings: `dimensions` is `output_dimension`; base64 output is encoded here.
+- embeddings: `dimensions` is `output_dimension`; base64 output is encoded here;
+- `logprobs`, `top_logprobs` and `logit_bias` (not in Mistral's API, a 422 there) are rejected by
+  the gateway with a 400 naming the field (`unsupported_params` in the spec).
 """
 
 from __future__ import annotations
@@ -83,4 +85,6 @@ class MistralAdapter(OpenAICompatAdapter):
         return None
 
 
-SPEC = ProviderSpec(config_model=MistralConfig, adapter=MistralAdapter)
+SPEC = ProviderSpec(config_model=MistralConfig, adapter=MistralAdapter,
+                    unsupported_params={"logprobs": "reject", "top_logprobs": "reject",
+                                        "logit_bias": "reject"})

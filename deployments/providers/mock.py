@@ -2,9 +2,11 @@
 
 It is the OpenAI adapter over an in-memory upstream that speaks the OpenAI wire format, so the
 gateway's real translation and relay code runs. Replies are deterministic (a function of the
-last user message), usage counts words, streams send one chunk per word, embeddings are seeded
-by the text. Failure injection: `fail_status` with `fail_rate` in the config, or per request the
-header `x-raygate-mock-fail: <status>|cut|timeout` (honoured by this provider only).
+request): text, tool calls when `tools` are given, JSON for `response_format` (mock_reply.py);
+usage counts words, streams send one chunk per word (JSON and tool arguments in pieces), in
+OpenAI's chunk shapes; embeddings are seeded by the text and honour `encoding_format`. Failure
+injection: `fail_status` with `fail_rate` in the config, or per request the header
+`x-raygate-mock-fail: <status>|cut|timeout` (honoured by this provider only).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pydantic import Field
 from serve_app.errors import UpstreamError
 
 from .base import CallContext, ProviderConfig, UpstreamRequest
+from .embeddings import floats_to_base64
+from .mock_reply import MockAnswer, answer
 from .openai import OpenAIAdapter
 from .spec import ProviderSpec
 from .transport import MemoryStream, Timeouts, UpstreamResponse, timeout_error, unreachable_error
@@ -37,7 +41,9 @@ class MockConfig(ProviderConfig):
     fail_status: int | None = Field(None, ge=400, le=599)
     fail_rate: float = Field(0.0, ge=0, le=1)
     embedding_dim: int = Field(16, ge=1, le=4096)
-    models: list[str] = Field(default_factory=lambda: ["mock"])
+    # No `models` list by default: a mock stands in for any provider in tests and receives any name
+    # (configs/dev.yaml declares `models: [mock]`, so a typo there is a 404).
+    model: str | None = "mock"
 
 
 class MockAdapter(OpenAIAdapter):
@@ -158,57 +164,67 @@ class MockUpstream:
                             self._stream(body, cut=failure == "cut"))
 
     # -- bodies ----------------------------------------------------------------------------------
-    def _usage(self, body: dict[str, Any], text: str) -> dict[str, int]:
-        prompt, completion = _prompt_tokens(body), _words(text)
+    def _answer(self, body: dict[str, Any]) -> MockAnswer:
+        return answer(body, self._reply(body))
+
+    def _usage(self, body: dict[str, Any], completion: int) -> dict[str, int]:
+        prompt = _prompt_tokens(body)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
+    @staticmethod
+    def _base(body: dict[str, Any], obj: str) -> dict[str, Any]:
+        seed = orjson.dumps(body.get("messages") or [])
+        return {"id": "chatcmpl-mock-" + hashlib.sha1(seed).hexdigest()[:16], "object": obj,
+                "created": 1700000000, "model": body.get("model") or "mock", "system_fingerprint": "fp_mock"}
+
     def _completion(self, body: dict[str, Any]) -> bytes:
-        text = self._reply(body)
+        ans = self._answer(body)
         n = body.get("n") or 1
-        model = body.get("model") or "mock"
-        usage = self._usage(body, text)
+        message: dict[str, Any] = {"role": "assistant", "content": ans.text, "refusal": None}
+        if ans.tool_name is not None:
+            message["tool_calls"] = [{"id": ans.tool_call_id(body), "type": "function",
+                                      "function": {"name": ans.tool_name, "arguments": ans.arguments}}]
         return orjson.dumps({
-            "id": "chatcmpl-mock-" + hashlib.sha1(text.encode()).hexdigest()[:16],
-            "object": "chat.completion",
-            "created": 1700000000,
-            "model": model,
-            "system_fingerprint": "fp_mock",
-            "choices": [
-                {"index": i, "message": {"role": "assistant", "content": text, "refusal": None},
-                 "logprobs": None, "finish_reason": "stop"}
-                for i in range(n)
-            ],
-            "usage": {**usage, "completion_tokens": usage["completion_tokens"] * n,
-                      "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"] * n},
+            **self._base(body, "chat.completion"),
+            "choices": [{"index": i, "message": message, "logprobs": None, "finish_reason": ans.finish_reason}
+                        for i in range(n)],
+            "usage": self._usage(body, ans.output_tokens() * n),
         })
 
     async def _stream(self, body: dict[str, Any], cut: bool) -> AsyncIterator[bytes]:
-        text = self._reply(body)
-        words = text.split(" ")
-        model = body.get("model") or "mock"
-        base = {"id": "chatcmpl-mock-" + hashlib.sha1(text.encode()).hexdigest()[:16],
-                "object": "chat.completion.chunk", "created": 1700000000, "model": model,
-                "system_fingerprint": "fp_mock"}
+        """OpenAI's chunk shapes: a role chunk, content (or tool-call argument) pieces, the finish
+        chunk, the usage chunk when `stream_options.include_usage`, then [DONE]."""
+        ans = self._answer(body)
+        base = self._base(body, "chat.completion.chunk")
 
-        def event(obj: dict[str, Any]) -> bytes:
-            return b"data: " + orjson.dumps(obj) + b"\n\n"
+        def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n"
 
+        if ans.tool_name is not None:
+            yield event({"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+                {"index": 0, "id": ans.tool_call_id(body), "type": "function",
+                 "function": {"name": ans.tool_name, "arguments": ""}}]})
+            pieces = [{"tool_calls": [{"index": 0, "function": {"arguments": p}}]}
+                      for p in _split(ans.arguments or "")]
+        else:
+            yield event({"role": "assistant", "content": "", "refusal": None})
+            text = ans.text or ""
+            words = text.split(" ")
+            parts = _split(text) if ans.is_json else [words[0], *(" " + w for w in words[1:])]
+            pieces = [{"content": p} for p in parts]
         delay = self.config.chunk_delay_ms / 1000
-        yield event({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                          "logprobs": None, "finish_reason": None}]})
-        for i, word in enumerate(words):
+        for i, delta in enumerate(pieces):
             if delay:
                 await asyncio.sleep(delay)
-            piece = word if i == 0 else " " + word
-            yield event({**base, "choices": [{"index": 0, "delta": {"content": piece},
-                                              "logprobs": None, "finish_reason": None}]})
-            if cut and i >= min(2, len(words) - 1):
+            yield event(delta)
+            if cut and i >= min(2, len(pieces) - 1):
                 return  # upstream dropped: no finish chunk, no [DONE]
-        yield event({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None,
-                                          "finish_reason": "stop"}]})
+        yield event({}, ans.finish_reason)
         opts = body.get("stream_options") or {}
         if opts.get("include_usage"):
-            yield event({**base, "choices": [], "usage": self._usage(body, text)})
+            usage = self._usage(body, ans.output_tokens())
+            yield b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
         yield b"data: [DONE]\n\n"
 
     def _embeddings(self, body: dict[str, Any]) -> bytes:
@@ -216,14 +232,22 @@ class MockUpstream:
         if isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], int)):
             inputs = [inputs]
         dim = body.get("dimensions") or self.config.embedding_dim
+        as_base64 = body.get("encoding_format") == "base64"  # as OpenAI answers: float32 LE, base64
         data = []
         tokens = 0
         for i, item in enumerate(inputs or []):
             text = item if isinstance(item, str) else " ".join(map(str, item))
             tokens += _words(text)
-            data.append({"object": "embedding", "index": i, "embedding": _vector(text, dim)})
+            vector = _vector(text, dim)
+            data.append({"object": "embedding", "index": i,
+                         "embedding": floats_to_base64(vector) if as_base64 else vector})
         return orjson.dumps({"object": "list", "data": data, "model": body.get("model") or "mock",
                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+
+def _split(text: str, size: int = 12) -> list[str]:
+    """JSON text in pieces (a stream cuts it anywhere; joined, the pieces are the text again)."""
+    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
 
 
 def _vector(text: str, dim: int) -> list[float]:

@@ -30,9 +30,8 @@ from serve_app.errors import UpstreamError
 
 from .base import Adapter, CallContext, ProviderConfig, UpstreamRequest, json_body, require_json
 from .chunks import ChunkStream, FramedStream, bad_event, completion
-from .embeddings import embedding_list
+from .embeddings import embedding_list, remember_encoding, wants_base64
 from .openai_compat import (
-    ENCODING_KEY,
     OpenAICompatAdapter,
     arguments_text,
     provider_error,
@@ -222,8 +221,7 @@ class OllamaNativeAdapter(Adapter):
             out["keep_alive"] = self.keep_alive
         if self.options:
             out["options"] = self.options
-        if body.get("encoding_format") == "base64":
-            ctx.state[ENCODING_KEY] = "base64"
+        remember_encoding(ctx, body)
         return UpstreamRequest("POST", self.embed_url, self.headers, json_body(out))
 
     def embeddings_response(self, status: int, payload: bytes, ctx: CallContext) -> bytes:
@@ -233,8 +231,7 @@ class OllamaNativeAdapter(Adapter):
             raise UpstreamError(502, f"provider {ctx.provider!r} returned embeddings without `embeddings`",
                                 provider=ctx.provider, code="upstream_bad_response", error_class=E.SERVER)
         tokens = data.get("prompt_eval_count") if isinstance(data.get("prompt_eval_count"), int) else 0
-        return embedding_list(vectors, data.get("model") or ctx.model, tokens,
-                              ctx.state.get(ENCODING_KEY) == "base64")
+        return embedding_list(vectors, data.get("model") or ctx.model, tokens, wants_base64(ctx))
 
     # -- errors -----------------------------------------------------------------------------------
     def error(self, status: int, headers: Mapping[str, str], payload: bytes, ctx: CallContext) -> UpstreamError:

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from serve_app import errors as E
 from serve_app.errors import UpstreamError
 
+from .embeddings import conform_list, remember_encoding, wants_base64
 from .spec import ProviderSpec
 from .base import (
     Adapter,
@@ -84,7 +85,13 @@ class OpenAIAdapter(Adapter):
 
     def embeddings_request(self, body: dict[str, Any], ctx: CallContext) -> UpstreamRequest:
         body["model"] = ctx.model
+        remember_encoding(ctx, body)
         return UpstreamRequest("POST", self.embeddings_url, self.headers, json_body(body))
+
+    def embeddings_response(self, status: int, payload: bytes, ctx: CallContext) -> bytes:
+        # OpenAI-compatible servers that ignore `encoding_format` send floats where the client's
+        # SDK (base64 by default) decodes a string: the vectors are put in the asked encoding.
+        return conform_list(payload, wants_base64(ctx))
 
     def models_request(self) -> UpstreamRequest | None:
         return UpstreamRequest("GET", self.models_url, self.headers)

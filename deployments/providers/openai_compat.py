@@ -45,7 +45,7 @@ from .base import (
     upstream_error,
 )
 from .chunks import DONE, DONE_DATA, FramedStream, bad_event, error_status, read_event, sse
-from .embeddings import floats_to_base64
+from .embeddings import conform_vector, floats_to_base64, remember_encoding, wants_base64
 from .openai import OpenAIAdapter
 
 OPENAI_FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
@@ -55,9 +55,6 @@ OPENAI_ERROR_TYPES = frozenset({
     "rate_limit_error", "insufficient_quota", "server_error", "api_error", "timeout_error",
     "service_unavailable_error", "upstream_error", "conflict_error",
 })
-# The header-like key under which a request remembers, for its response, that the client asked
-# for base64 embeddings from an upstream that only returns floats (CallContext is per call).
-ENCODING_KEY = "embedding-encoding"
 
 
 def _int(value: Any) -> int:
@@ -221,9 +218,9 @@ class OpenAICompatAdapter(OpenAIAdapter):
     def embeddings_request(self, body: dict[str, Any], ctx: CallContext) -> UpstreamRequest:
         if not self.supports_embeddings:
             return Adapter.embeddings_request(self, body, ctx)  # the base's clear 400
-        if not self.embeddings_base64 and "encoding_format" in body:  # floats are every API's default
-            if body.pop("encoding_format") == "base64":
-                ctx.state[ENCODING_KEY] = "base64"
+        remember_encoding(ctx, body)
+        if not self.embeddings_base64:  # floats are every API's default; encoded on the way back
+            body.pop("encoding_format", None)
         for old, new in self.embeddings_rename.items():
             if old in body:
                 body[new] = body.pop(old)
@@ -340,7 +337,7 @@ class OpenAICompatAdapter(OpenAIAdapter):
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             raise UpstreamError(502, f"provider {ctx.provider!r} returned embeddings without data",
                                 provider=ctx.provider, code="upstream_bad_response", error_class=E.SERVER)
-        want_base64 = ctx.state.get(ENCODING_KEY) == "base64"
+        want_base64 = wants_base64(ctx)
         items = []
         for pos, item in enumerate(data["data"]):
             if not isinstance(item, dict):
@@ -348,8 +345,8 @@ class OpenAICompatAdapter(OpenAIAdapter):
             item["object"] = "embedding"
             if not isinstance(item.get("index"), int):
                 item["index"] = pos
-            if want_base64 and isinstance(item.get("embedding"), list):
-                item["embedding"] = floats_to_base64(item["embedding"])
+            if "embedding" in item:
+                item["embedding"] = conform_vector(item["embedding"], want_base64)
             items.append(item)
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         prompt = _int(usage.get("prompt_tokens"))
@@ -598,13 +595,11 @@ class CompatStream(FramedStream):
 
 
 __all__ = [
-    "ENCODING_KEY",
     "CompatStream",
     "OpenAICompatAdapter",
     "arguments_text",
     "error_message",
     "flatten_content",
-    "floats_to_base64",
     "normalize_usage",
     "provider_error",
     "tool_call_id",

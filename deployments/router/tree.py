@@ -330,6 +330,20 @@ class Compiler:
                             knobs.idle_timeout, knobs.backoff, knobs.circuit, key, knobs.cache))
 
 
+def model_less_targets(node: Node, providers: dict[str, Any]) -> list[str]:
+    """Routes of the targets below `node` that name no model while their provider has no own model
+    (such a strategy can only be used with the request's model, through `config`)."""
+    from deployments.providers.served import own_model
+
+    if isinstance(node, Leaf):
+        a = node.attempt
+        return [a.route] if a.model is None and own_model(providers[a.provider]) is None else []
+    out: list[str] = []
+    for child in getattr(node, "children", ()):
+        out.extend(r for r in model_less_targets(child, providers) if r not in out)
+    return out
+
+
 def compile_strategies(strategies: dict[str, Any], providers: set[str],
                        rng: random.Random | None = None) -> dict[str, Node]:
     """Compile every named strategy (raises RouteError with the key path)."""
@@ -345,13 +359,23 @@ def compile_inline(cfg: TargetConfig, strategies: dict[str, Any], providers: set
 
 
 def check_strategies(cfg: Any) -> None:
-    """Compile every strategy once (start-up): unknown providers or strategies, cycles, conditions."""
+    """Compile every strategy once (start-up): unknown providers or strategies, cycles, conditions,
+    and aliases to strategies whose targets would have no model to send."""
     try:
-        compile_strategies(cfg.strategies, set(cfg.providers))
+        nodes = compile_strategies(cfg.strategies, set(cfg.providers))
     except RouteError as err:
         raise ConfigError(cfg.source, f"strategies.{err.path}" if err.path else "strategies", err.reason) \
             from None
+    for alias, target in cfg.models.items():
+        if isinstance(target, str) and target in nodes:
+            missing = model_less_targets(nodes[target], cfg.providers)
+            if missing:
+                raise ConfigError(cfg.source, f"models.{alias}",
+                                  f"strategy {target!r} has targets without a model ({', '.join(missing)}) "
+                                  "and their providers have no `model` of their own; an alias never goes "
+                                  "upstream as a model name: give those targets a `model`")
 
 
 __all__ = ["Balance", "Compiler", "Conditional", "Fallback", "Knobs", "Leaf", "NoRoute", "Node", "RouteError",
-           "Runtime", "Single", "check_strategies", "compile_inline", "compile_strategies"]
+           "Runtime", "Single", "check_strategies", "compile_inline", "compile_strategies",
+           "model_less_targets"]

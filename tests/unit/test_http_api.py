@@ -35,7 +35,7 @@ def server(upstream: RecordingUpstream) -> Iterator[GatewayServer]:
         "providers": {
             "sandbox": {"type": "mock"},
             "up": {"type": "openai", "base_url": upstream.base_url, "api_key": "sk-test-secret",
-                   "timeout": 1.0, "models": ["ok"]},
+                   "timeout": 1.0, "models": ["ok", "cut", "m?", "status-*", "slow-*", "meta-llama/*"]},
             "dead": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "k", "connect_timeout": 1},
         },
         "models": {"alias": {"provider": "up", "model": "ok"}},
@@ -156,16 +156,22 @@ def test_guardrails_field_is_refused_not_dropped(server: GatewayServer, upstream
     assert len(upstream.requests) == sent  # nothing went upstream
 
 
-def test_embeddings(client: openai.OpenAI) -> None:
-    out = client.embeddings.create(model="mock", input=["a", "b"])
+def test_embeddings(server: GatewayServer, client: openai.OpenAI) -> None:
+    out = client.embeddings.create(model="mock", input=["a", "b"], encoding_format="float")
     assert [d.index for d in out.data] == [0, 1] and len(out.data[0].embedding) == 16
-    again = client.embeddings.create(model="mock", input=["a", "b"])
+    again = client.embeddings.create(model="mock", input=["a", "b"], encoding_format="float")
     assert again.data[0].embedding == out.data[0].embedding  # deterministic
+    # the SDK's default call asks for base64 (strict validation types vectors as floats, so lenient)
+    lenient = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
+    default = lenient.embeddings.create(model="mock", input=["a", "b"])
+    assert default.data[1].embedding == pytest.approx(out.data[1].embedding, rel=1e-6)
 
 
 def test_models_and_health(server: GatewayServer, client: openai.OpenAI) -> None:
     ids = {m.id: m.owned_by for m in client.models.list()}
-    assert ids["sandbox/mock"] == "sandbox" and ids["up/ok"] == "up" and ids["alias"] == "up"
+    assert ids["sandbox/mock"] == "sandbox" and ids["up/ok"] == "up" and ids["alias"] == "alias:up"
+    assert ids["mock"] == "sandbox"  # the default (pass-through) provider's own model, by its bare name
+    assert ids["ok"] == "up" and "up/m?" not in ids
     assert client.models.retrieve("up/ok").owned_by == "up"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("nope")
@@ -370,8 +376,8 @@ def test_ready_is_503_with_the_reason_until_every_deployment_answers() -> None:
 
 def test_model_discovery(upstream: RecordingUpstream) -> None:
     srv = GatewayServer({"providers": {
-        "up": {"type": "openai", "base_url": upstream.base_url, "api_key": "sk-test-secret", "models": ["ok"],
-               "discover_models": True},
+        "up": {"type": "openai", "base_url": upstream.base_url, "api_key": "sk-test-secret",
+               "models": ["ok", "up-a*"], "discover_models": True},
         "dead": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "discover_models": True,
                  "models": ["configured"], "connect_timeout": 1},
         "quiet": {"type": "openai", "base_url": upstream.base_url, "models": ["only-this"]},
@@ -381,13 +387,17 @@ def test_model_discovery(upstream: RecordingUpstream) -> None:
         listed = lambda: {m.id: m.owned_by for m in client.models.list()}  # noqa: E731
         before = sum(1 for r in upstream.requests if r["path"] == "/v1/models")
         ids = listed()
-        # configured + discovered for `up`; a failing listing leaves `dead` with its configured models
-        assert {"up/ok", "up/up-a", "up/up-b", "dead/configured", "quiet/only-this"} <= set(ids)
-        assert ids["up/up-a"] == "up" and "quiet/up-a" not in ids
+        # configured + discovered for `up` (only what its `models` accept: up-b is not);
+        # a failing listing leaves `dead` with its configured models
+        assert {"up/ok", "up/up-a", "dead/configured", "quiet/only-this"} <= set(ids)
+        assert ids["up/up-a"] == "up" and "quiet/up-a" not in ids and "up/up-b" not in ids
+        assert "up-a*" not in ids and "up/up-a*" not in ids  # a glob is a pattern, not a name
+        # bare declared names reach their provider (no default_provider here)
+        assert ids["ok"] == "up" and ids["configured"] == "dead" and ids["only-this"] == "quiet"
         listed()  # within discovery_ttl: no second upstream listing
         calls = [r for r in upstream.requests if r["path"] == "/v1/models"]
         assert len(calls) - before == 1
         assert calls[-1]["headers"]["Authorization"] == "Bearer sk-test-secret"
-        assert client.models.retrieve("up/up-b").owned_by == "up"
+        assert client.models.retrieve("up/up-a").owned_by == "up"
     finally:
         srv.stop()

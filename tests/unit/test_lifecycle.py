@@ -257,7 +257,7 @@ def test_requests_that_are_not_calls_leave_no_record(served: tuple[GatewayServer
 
 def test_embeddings(client: openai.OpenAI, served: tuple[GatewayServer, Kept]) -> None:
     h = _rid("emb")
-    client.embeddings.create(model="mock", input=["a b c"], extra_headers=h)
+    client.embeddings.create(model="mock", input=["a b c"], encoding_format="float", extra_headers=h)
     rec = served[1].one(h["x-request-id"])
     assert (rec.kind, rec.status, rec.provider) == ("embeddings", 200, "mock") and rec.usage["input"] > 0
 

@@ -44,9 +44,11 @@ FLAVOURS: dict[str, Flavour] = {
     # Mistral rejects OpenAI-only fields (extra inputs are not permitted) and non-Mistral tool-call ids.
     "mistral": Flavour("mistral", "/v1", "bearer",
                        frozenset({"seed", "user", "stream_options", "max_completion_tokens", "store", "metadata",
-                                  "service_tier"}),
+                                  "service_tier", "logprobs", "top_logprobs", "logit_bias"}),
                        re.compile(r"^[A-Za-z0-9]{9}$")),
-    "groq": Flavour("groq", "/openai/v1", "bearer", frozenset({"store", "metadata", "stream_options"})),
+    # Groq: "logprobs, logit_bias, top_logprobs ... will result in a 400 error if they are supplied"
+    "groq": Flavour("groq", "/openai/v1", "bearer",
+                    frozenset({"store", "metadata", "stream_options", "logprobs", "top_logprobs", "logit_bias"})),
     "together": Flavour("together", "/v1", "bearer", frozenset({"stream_options"})),
     "vllm": Flavour("vllm", "/v1", "optional-bearer", base64_embeddings=True),
     "ollama-openai": Flavour("ollama/openai", "/v1", "optional-bearer"),

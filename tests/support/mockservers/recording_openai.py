@@ -59,6 +59,12 @@ class RecordingUpstream:
             raise RuntimeError("recording upstream did not start")
         return self
 
+    def __enter__(self) -> RecordingUpstream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         async def shutdown() -> None:
             if self._runner is not None:
