@@ -2,12 +2,14 @@
 
     Ingress ─┬─ Router            (in-process by default; `placement.router: deployment`)
              ├─ Provider:<name>   (in-process by default; `placement.providers: deployment`)
-             └─ SemanticCache     (its own deployment, bound only when semantic caching can be used)
+             ├─ SemanticCache     (its own deployment, bound only when semantic caching can be used)
+             └─ Guardrails        (model-holding checks; bound only when such a check is configured)
 
 Stages and the ingress reserve no CPU (they are I/O-bound; one CPU each would not even fit five
 deployments on two cores), accept hundreds of concurrent requests (the default of 5 queues at
-concurrency 32), and log no per-request lines (1.8–3.6 ms of CPU per request). Every stage
-deployment is autoscaled (`serve.stages`, `serve.stage_overrides`). Values from a Serve config's
+concurrency 32), and log no per-request lines (1.8–3.6 ms of CPU per request). Router, Provider and
+SemanticCache deployments are autoscaled by `serve.stages` / `serve.stage_overrides`, Guardrails by
+`guardrails.deployment`. Values from a Serve config's
 `deployments:` list override these.
 """
 
@@ -127,6 +129,7 @@ def build_app(args: Any) -> Any:
     from ray import serve
 
     from deployments.cache.deployment import semantic_cache_app
+    from deployments.guardrails.deployment import guardrail_app
     from deployments.providers.stage import ProviderDeployment
     from deployments.router.router import RouterDeployment
 
@@ -147,6 +150,8 @@ def build_app(args: Any) -> Any:
     if cfg.placement.router == "deployment":
         router_handle = serve.deployment(RouterDeployment).options(**stage_options(cfg, "Router")).bind(cfg)
     ingress = serve.deployment(serve.ingress()(Ingress)).options(**ingress_options(cfg))
-    # None unless semantic caching can be used
+    # None unless semantic caching can be used / a guardrail check runs in its own deployment
     semantic_handle = semantic_cache_app(cfg, stage_options(cfg, "SemanticCache"))
-    return ingress.bind(cfg, provider_handles or None, router_handle, semantic_cache=semantic_handle)
+    guardrails_handle = guardrail_app(cfg, stage_options(cfg, "Guardrails"))
+    return ingress.bind(cfg, provider_handles or None, router_handle, semantic_cache=semantic_handle,
+                        guardrails=guardrails_handle)

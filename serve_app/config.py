@@ -28,7 +28,9 @@ from pydantic import (
 )
 
 from deployments.cache.config import CacheConfig, check_strategy_cache_settings
+from deployments.guardrails.config import GuardrailsConfig, check_guardrails
 from deployments.providers import registry as provider_registry
+from deployments.prompts.config import PromptsConfig
 from deployments.providers.base import ProviderConfig
 from deployments.router.config import StrategyConfig
 from deployments.router.tree import check_strategies
@@ -89,6 +91,8 @@ class PlacementSection(StrictModel):
 
     router: Placement = "in_process"
     providers: Placement = "in_process"
+    # auto: checks that hold a model in the Guardrails deployment, rule checks in-process
+    guardrails: Literal["auto", "in_process", "deployment"] = "auto"
 
 
 def _replica_count(value: Any) -> int | Literal["auto"]:
@@ -184,9 +188,11 @@ class GatewayConfig(StrictModel):
     default_provider: str | None = None
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
     placement: PlacementSection = Field(default_factory=PlacementSection)
     serve: ServeSection = Field(default_factory=ServeSection)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig)
     source: str = Field("<dict>", exclude=True, description="Where the config came from.")
 
     def __repr_args__(self):  # SecretStr already masks keys; keep the source path visible
@@ -292,6 +298,7 @@ def _check_references(cfg: GatewayConfig) -> None:
             raise ConfigError(src, f"{path}.provider", f"unknown provider {target.provider!r}")
     check_strategies(cfg)
     check_strategy_cache_settings(cfg)
+    check_guardrails(cfg)
 
 
 def _check_unique_keys(cfg: GatewayConfig) -> None:

@@ -72,6 +72,7 @@ class Gateway:
         self.chain = Chain([RouteStage(router)])  # assemble_gateway builds the configured chain
         self.sinks: list[Any] = [RecordMetrics(metrics.local)]  # consumers of finished records
         self.records: Any = None  # the storage sink, for GET /v1/admin/logs/{id} (None: not stored)
+        self.prompts: Any = None  # deployments.prompts.api.PromptsApi for /v1/prompts (None: disabled)
         self.auditors: list[Any] = [AuditLog()]  # consumers of audit events (`submit(event)`)
         self.admin_prefixes.append(("GET", "/v1/admin/logs/", self.admin_log))
 
@@ -117,6 +118,12 @@ class Gateway:
             config = headers.get("x-raygate-config")
         ex = Exchange(rec, body, kind, stream)
         ex.cache_control = body.pop("cache", None)
+        guardrails = body.pop("guardrails", None)
+        if guardrails is not None:  # read by the guardrails stage; refused when no set is configured
+            if "guardrails" not in self.chain.names:
+                raise bad_request("unknown guardrail set: no guardrail set is configured", param="guardrails",
+                                  code="unknown_guardrail_set")
+            ex.state["guardrails"] = guardrails
         stream_options = body.get("stream_options")
         include_usage = bool(isinstance(stream_options, dict) and stream_options.get("include_usage"))
         client_headers = {k: v for k, v in headers.items() if k.startswith("x-raygate-")}
@@ -242,6 +249,8 @@ class Gateway:
         """Replica shutdown: last metrics, then the records still spooled (bounded; the rest stay on disk)."""
         if self.records is not None:
             await self.records.close()
+        if self.prompts is not None:
+            await self.prompts.close()
         await self.metrics.stop()
 
     # -- health ----------------------------------------------------------------------------------

@@ -18,15 +18,16 @@ from typing import Any
 import orjson
 
 from .auth import Auth
-from .errors import GatewayError, sse_error_event
+from .errors import GatewayError, not_found, sse_error_event
 from .gateway import Gateway
-from .lifecycle import RequestRecord
+from .lifecycle import RequestRecord, StreamReply
 from .protocol import parse_json_body
 
 log = logging.getLogger("raygate.http")
 
 JSON = b"application/json"
 _JSON_HEADERS = [(b"content-type", JSON)]
+PROMPTS = "/v1/prompts"  # deployments/prompts/api.py
 _SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
                 (b"x-accel-buffering", b"no")]
 
@@ -151,6 +152,8 @@ class HttpApp:
             raise _method_not_allowed(method, path, "GET")
         if path.startswith("/v1/admin/"):
             return self.admin
+        if path == PROMPTS or path.startswith(PROMPTS + "/"):
+            return self.prompts
         if path in self.paths:
             allowed = ", ".join(m for m, p in self.routes if p == path)
             raise _method_not_allowed(method, path, allowed)
@@ -248,7 +251,9 @@ class HttpApp:
         After the headers are out, a failure becomes exactly one SSE error event and the stream
         ends without `data: [DONE]`, so clients never mistake it for a complete answer.
         """
-        reply = await self.gateway.chat_stream(body, rec)
+        await self._send_stream(send, await self.gateway.chat_stream(body, rec), rec)
+
+    async def _send_stream(self, send: Any, reply: StreamReply, rec: RequestRecord) -> None:
         chunks = reply.chunks
         try:
             base = _SSE_HEADERS + [(b"x-request-id", rec.request_id.encode())] if self.echo_request_id else _SSE_HEADERS
@@ -294,6 +299,31 @@ class HttpApp:
         body = parse_json_body(raw) if raw else None
         reply = await self.gateway.admin(scope["method"], scope["path"], body, admin_id, client_ip)
         await self.send_bytes(send, reply.status, reply.body, rec, reply.headers)
+
+    async def prompts(self, scope: dict[str, Any], receive: Any, send: Any, rec: RequestRecord) -> None:
+        """/v1/prompts...: deployments/prompts/api.py decides the access (admin key for writes) and answers; a
+        render is recorded as a chat request."""
+        api = self.gateway.prompts
+        if api is None:
+            raise not_found("prompt management is disabled (prompts.enabled: false)", code="prompts_disabled",
+                            param=None)
+        method = scope["method"]
+        route = api.route(method, scope["path"][len(PROMPTS):], scope.get("query_string", b"").decode("latin-1"))
+        client_ip = self.client_ip(scope, rec.headers)
+        if route.records:
+            rec.kind, rec.client_ip = "chat", client_ip
+        actor = api.identify(route, self.auth, rec.headers.get("authorization"), rec, client_ip)
+        raw = await self.read_body(scope, receive) if method in ("POST", "PUT", "PATCH") else b""
+        body = parse_json_body(raw) if raw else None
+
+        async def answer() -> None:
+            reply = await api.call(route, body, rec, actor, client_ip)
+            if isinstance(reply, StreamReply):
+                await self._send_stream(send, reply, rec)
+            else:
+                await self.send_bytes(send, reply.status, reply.body, rec, reply.headers)
+
+        await self._until_disconnect(receive, answer())
 
     async def health(self, scope: dict[str, Any], receive: Any, send: Any, rec: RequestRecord) -> None:
         await self.send_bytes(send, 200, self.gateway.health(), rec)

@@ -46,6 +46,8 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "raygate_cache_hits_total": ("counter", "Requests answered from the cache, by kind (exact, semantic).",
                                  ("kind",)),
     "raygate_cache_misses_total": ("counter", "Requests the cache was asked for and could not answer.", ()),
+    "raygate_guardrail_checks_total": ("counter", "Guardrail check results, by check and verdict.",
+                                       ("check", "verdict")),
     "raygate_record_queue_depth": ("gauge", "Records spooled but not yet committed to storage.", ()),
     "raygate_record_write_seconds": ("histogram", "Time to commit one batch of records.", ()),
     "raygate_records_written_total": ("counter", "Records committed to storage.", ()),

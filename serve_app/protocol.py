@@ -63,8 +63,6 @@ _ROLE_LIST = ", ".join(f"'{r}'" for r in ROLES[:-1]) + f", and '{ROLES[-1]}'"
 
 # Body fields that belong to the gateway and never go upstream (metadata: see `pop_metadata`).
 EXTENSIONS = ("provider", "config", "cache", "guardrails")
-# Gateway fields the gateway cannot honour yet: refused rather than silently dropped.
-NOT_YET = {"guardrails": "guardrails are not supported yet; remove the 'guardrails' field"}
 _NOT_BOOL = frozenset(k for table in (CHAT_FIELDS, EMBEDDING_FIELDS) for k, spec in table.items()
                       if bool not in spec[0])
 
@@ -110,16 +108,9 @@ def _type_name(value: Any) -> str:
             list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
 
 
-def _refuse_not_yet(body: dict[str, Any]) -> None:
-    for key, message in NOT_YET.items():
-        if key in body:
-            raise bad_request(message, param=key, code="unsupported_parameter")
-
-
 def check_chat_request(body: dict[str, Any]) -> None:
     """Type and range checks for the fields present; structure checks for messages."""
     _check_fields(body, CHAT_FIELDS)
-    _refuse_not_yet(body)
     messages = body.get("messages")
     if messages is None:
         raise bad_request("missing required parameter: 'messages'", param="messages",
@@ -162,7 +153,6 @@ def _bad_role(i: int, role: Any) -> None:
 
 def check_embeddings_request(body: dict[str, Any]) -> None:
     _check_fields(body, EMBEDDING_FIELDS)
-    _refuse_not_yet(body)
     if "input" not in body:
         raise bad_request("missing required parameter: 'input'", param="input",
                           code="missing_required_parameter")

@@ -432,8 +432,20 @@ def _swap_rule(q: Features, c: Features) -> str | None:
     return None
 
 
+def _letters(words: tuple[str, ...]) -> frozenset[str]:
+    """Single letters used as names ("vitamin b", "plan c", "warm up a"): not "i", and "a" only where it
+    cannot be the article (last word)."""
+    last = len(words) - 1
+    return frozenset(w for i, w in enumerate(words)
+                     if len(w) == 1 and w.isalpha() and w != "i" and (w != "a" or i == last))
+
+
+def _letter_rule(q: Features, c: Features) -> str | None:
+    return "letter" if _letters(q.words) != _letters(c.words) else None
+
+
 # In order of cost; `check` stops at the first that objects, `reasons` (bench/cache/eval.py) runs all.
-RULES = (_numbers_rule, _negation_rule, _entity_rule, _quoted_rule, _contrast_rule, _action_rule,
+RULES = (_numbers_rule, _letter_rule, _negation_rule, _entity_rule, _quoted_rule, _contrast_rule, _action_rule,
          _question_rule, _prefix_rule, _conjunct_rule, _direction_rule, _swap_rule, _substitution_rule)
 
 

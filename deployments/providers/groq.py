@@ -2,15 +2,16 @@
 
 What Groq adds over `openai`, handled here:
 - `n` must be 1 (a clear 400 from the gateway instead of Groq's), and fields Groq rejects as
-  unsupported properties (`store`, `metadata`, `modalities`, `audio`, `prediction`) are dropped;
+  unsupported properties (`store`, `metadata`, `modalities`, `audio`, `prediction`) are dropped
+  (`params`, params.py);
 - responses carry `service_tier: "on_demand"` (and `performance`), which strict SDK parsing
   rejects: unknown tiers are dropped; `x_groq` stays (an extra key the SDK accepts);
 - streams report usage in the last chunk's `x_groq.usage`, not in a usage chunk: it is moved to
   the OpenAI usage chunk (kept only if the client asked); `stream_options` is not needed;
 - status 498 (flex tier capacity exceeded) is an overload: 503, error class overloaded, retryable;
 - no embeddings (GroqCloud has none): /v1/embeddings is a clear 400;
-- `logprobs`, `top_logprobs` and `logit_bias` (a 400 at Groq) are rejected by the gateway with a
-  400 naming the field (`unsupported_params` in the spec), before any upstream call.
+- `logprobs`, `top_logprobs` and `logit_bias` (a 400 at Groq) are refused by the gateway with a
+  400 naming the field (`params`), before any upstream call.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import SecretStr
 
 from .base import ProviderConfig
 from .openai_compat import OpenAICompatAdapter
+from .params import Params
 from .spec import ProviderSpec
 
 
@@ -34,8 +36,9 @@ class GroqAdapter(OpenAICompatAdapter):
     supports_embeddings = False  # GroqCloud serves no embeddings models: a clear 400, not an upstream 404
     default_base_url = "https://api.groq.com/openai/v1"
     stream_usage_option = False
-    max_n = 1
-    drop_fields = frozenset({"store", "metadata", "modalities", "audio", "prediction", "stream_options"})
+    params = Params(drop=frozenset({"store", "metadata", "modalities", "audio", "prediction",
+                                    "stream_options"}),
+                    reject=frozenset({"logprobs", "top_logprobs", "logit_bias"}), max_n=1)
 
     def stream_usage(self, chunk: dict[str, Any]) -> Any:
         usage = chunk.pop("usage", None)
@@ -45,6 +48,4 @@ class GroqAdapter(OpenAICompatAdapter):
         return usage
 
 
-SPEC = ProviderSpec(config_model=GroqConfig, adapter=GroqAdapter,
-                    unsupported_params={"logprobs": "reject", "top_logprobs": "reject",
-                                        "logit_bias": "reject"})
+SPEC = ProviderSpec(config_model=GroqConfig, adapter=GroqAdapter)

@@ -13,8 +13,8 @@ OpenAI-like, with these differences handled here:
   422 `message.detail` is a validation list: both read into one OpenAI error; `invalid_model`
   (a 400) has error class not_found;
 - embeddings: `dimensions` is `output_dimension`; base64 output is encoded here;
-- `logprobs`, `top_logprobs` and `logit_bias` (not in Mistral's API, a 422 there) are rejected by
-  the gateway with a 400 naming the field (`unsupported_params` in the spec).
+- `logprobs`, `top_logprobs` and `logit_bias` (not in Mistral's API, a 422 there) are refused by
+  the gateway with a 400 naming the field (`params`, params.py).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from serve_app import errors as E
 
 from .base import CallContext, ProviderConfig
 from .openai_compat import OpenAICompatAdapter
+from .params import Params
 from .spec import ProviderSpec
 
 _MISTRAL_ID = re.compile(r"^[A-Za-z0-9]{9}$")
@@ -58,7 +59,8 @@ class MistralAdapter(OpenAICompatAdapter):
     default_base_url = "https://api.mistral.ai/v1"
     stream_usage_option = False
     rename_fields = {"seed": "random_seed", "max_completion_tokens": "max_tokens"}
-    drop_fields = frozenset({"user", "store", "metadata", "service_tier", "stream_options"})
+    params = Params(drop=frozenset({"user", "store", "metadata", "service_tier", "stream_options"}),
+                    reject=frozenset({"logprobs", "top_logprobs", "logit_bias"}))
     embeddings_base64 = False
     embeddings_rename = {"dimensions": "output_dimension"}
 
@@ -85,6 +87,4 @@ class MistralAdapter(OpenAICompatAdapter):
         return None
 
 
-SPEC = ProviderSpec(config_model=MistralConfig, adapter=MistralAdapter,
-                    unsupported_params={"logprobs": "reject", "top_logprobs": "reject",
-                                        "logit_bias": "reject"})
+SPEC = ProviderSpec(config_model=MistralConfig, adapter=MistralAdapter)

@@ -6,7 +6,8 @@ official `openai` SDK accepts when it validates strictly, nor what clients that 
 `chunk.choices[0]` expect. A type declares what differs (class attributes and small hooks); this
 module does the work, the same way for all of them:
 
-- requests: fields renamed or dropped, `n` checked, `stream_options` only where it is understood;
+- requests: the fields the API does not take dropped or refused (`params`, params.py), fields
+  renamed, `stream_options` only where it is understood;
 - responses: `finish_reason` mapped onto OpenAI's set (`eos` -> stop, `model_length` -> length,
   `stop` with tool calls -> tool_calls, `error` -> an error), tool calls given `type`, `id`,
   string `arguments` and (in streams) a stable `index`, content-part lists flattened to text,
@@ -47,6 +48,7 @@ from .base import (
 from .chunks import DONE, DONE_DATA, FramedStream, bad_event, error_status, read_event, sse
 from .embeddings import conform_vector, floats_to_base64, remember_encoding, wants_base64
 from .openai import OpenAIAdapter
+from .params import NO_PARAMS, Params, apply_params
 
 OPENAI_FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
 OPENAI_SERVICE_TIERS = frozenset({"auto", "default", "flex", "scale", "priority", "fast"})
@@ -172,10 +174,10 @@ class OpenAICompatAdapter(OpenAIAdapter):
         "max_tokens": "length", "model_length": "length", "tool_use": "tool_calls",
     }
     error_finish_reasons: ClassVar[frozenset[str]] = frozenset({"error"})
-    # Request fields renamed / dropped before sending (OpenAI name -> provider name).
+    # The OpenAI fields the API does not take, dropped or refused (params.py).
+    params: ClassVar[Params] = NO_PARAMS
+    # Request fields renamed before sending (OpenAI name -> provider name).
     rename_fields: ClassVar[Mapping[str, str]] = {}
-    drop_fields: ClassVar[frozenset[str]] = frozenset()
-    max_n: ClassVar[int | None] = None
     # The upstream honours `encoding_format: "base64"` (False: the field is not sent, floats come
     # back and are encoded here when the client asked for base64).
     embeddings_base64: ClassVar[bool] = True
@@ -190,18 +192,12 @@ class OpenAICompatAdapter(OpenAIAdapter):
 
     def prepare_chat(self, body: dict[str, Any], ctx: CallContext, stream: bool) -> dict[str, Any]:
         """Hook: adjust the OpenAI request body for this provider (runs before encoding)."""
-        n = body.get("n")
-        if self.max_n is not None and isinstance(n, int) and n > self.max_n:
-            raise E.bad_request(
-                f"provider {self.config.name!r} (type {self.config.type}) supports n up to {self.max_n}",
-                param="n", code="unsupported_parameter")
+        apply_params(self.params, body, self.config.name, self.config.type, ctx.model)
         for old, new in self.rename_fields.items():
             if old in body:
                 value = body.pop(old)
                 if value is not None and new not in body:
                     body[new] = value
-        for key in self.drop_fields:
-            body.pop(key, None)
         return body
 
     def chat_request(self, body: dict[str, Any], ctx: CallContext, stream: bool) -> UpstreamRequest:

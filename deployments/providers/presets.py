@@ -1,12 +1,12 @@
 """OpenAI-compatible presets: vendors whose API is Chat Completions with a few declared differences.
 
 A preset is data, not code: its default `base_url`, how the key is sent, which OpenAI request fields
-its API does not take (each either dropped or refused with a 400 naming it, never forwarded into an
-upstream 400), per-model rules, where it reports usage the OpenAI way does not, and how its error
-bodies map onto the gateway's error classes. `preset_spec` turns one into a `ProviderSpec` (a config
-model and an adapter over `OpenAICompatAdapter`); each preset is one registry line
-(`"deepseek": "deployments.providers.presets:DEEPSEEK"`). A vendor that needs more than data gets
-its own module, as groq / together / mistral do.
+its API does not take (`Params`, params.py: each dropped or refused with a 400 naming it, never
+forwarded into an upstream 400, with per-model rules), where it reports usage the OpenAI way does
+not, and how its error bodies map onto the gateway's error classes. `preset_spec` turns one into a
+`ProviderSpec` (a config model and an adapter over `OpenAICompatAdapter`); each preset is one
+registry line (`"deepseek": "deployments.providers.presets:DEEPSEEK"`). A vendor that needs more
+than data gets its own module, as groq / together / mistral do.
 
 The sources of each declaration are named in tests/fixtures/providers/<type>/README.md.
 """
@@ -24,20 +24,8 @@ from serve_app.errors import UpstreamError
 
 from .base import CallContext, ProviderConfig
 from .openai_compat import OpenAICompatAdapter, error_message
+from .params import NO_PARAMS, Params
 from .spec import ProviderSpec
-
-
-@dataclass(frozen=True)
-class Params:
-    """What happens to OpenAI request fields the API does not take.
-
-    `drop`: removed before sending (the API ignores them, or they change nothing the client gets).
-    `reject`: a 400 `unsupported_parameter` naming the field, before any upstream call (the API
-    refuses them, and dropping them would silently change the answer).
-    """
-
-    drop: frozenset[str] = frozenset()
-    reject: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -60,10 +48,8 @@ class Preset:
     auth_prefix: str = "Bearer "
     # Optional config fields sent as headers: config field -> (header, description).
     header_fields: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    params: Params = Params()
-    # Rules for some models only, by model-name prefix (the first match applies, on top of `params`).
-    model_params: tuple[tuple[str, Params], ...] = ()
-    max_n: int | None = None
+    # The OpenAI fields the API does not take (dropped or refused), `n`'s limit, per-model rules.
+    params: Params = NO_PARAMS
     # Body fields set when the client did not set them (to get OpenAI's behaviour from the vendor).
     defaults: Mapping[str, Any] = field(default_factory=dict)
     # True: send `stream_options.include_usage`; False: the vendor reports stream usage unasked.
@@ -98,23 +84,9 @@ class PresetAdapter(OpenAICompatAdapter):
 
     def prepare_chat(self, body: dict[str, Any], ctx: CallContext, stream: bool) -> dict[str, Any]:
         body = super().prepare_chat(body, ctx, stream)
-        preset = self.preset
-        self._apply(preset.params, body)
-        for prefix, rules in preset.model_params:
-            if ctx.model.startswith(prefix):
-                self._apply(rules, body, f" for model {ctx.model!r}")
-                break
-        for key, value in preset.defaults.items():
+        for key, value in self.preset.defaults.items():
             body.setdefault(key, value)
         return body
-
-    def _apply(self, rules: Params, body: dict[str, Any], scope: str = "") -> None:
-        for key in rules.reject:
-            if body.get(key) is not None:
-                raise E.bad_request(f"provider {self.config.name!r} (type {self.config.type}) does not support "
-                                    f"{key!r}{scope}", param=key, code="unsupported_parameter")
-        for key in rules.drop:
-            body.pop(key, None)
 
     # -- usage -----------------------------------------------------------------------------------
     def _usage(self, usage: Any) -> Any:
@@ -170,7 +142,7 @@ def preset_spec(preset: Preset) -> ProviderSpec:
         "supports_embeddings": preset.embeddings,
         "embeddings_base64": preset.embeddings_base64,
         "stream_usage_option": preset.stream_usage_option,
-        "max_n": preset.max_n,
+        "params": preset.params,
     })
     return ProviderSpec(config_model=config, adapter=adapter)
 
@@ -182,9 +154,9 @@ _NO_BALANCE = StatusRule(502, "upstream_insufficient_balance", E.AUTH,
 DEEPSEEK = preset_spec(Preset(
     "deepseek", "https://api.deepseek.com",
     # deepseek-reasoner: sampling knobs are accepted and ignored; logprobs are an error.
-    model_params=(("deepseek-reasoner", Params(
+    params=Params(models=(("deepseek-reasoner", Params(
         drop=frozenset({"temperature", "top_p", "presence_penalty", "frequency_penalty"}),
-        reject=frozenset({"logprobs", "top_logprobs"}))),),
+        reject=frozenset({"logprobs", "top_logprobs"}))),)),
     cached_tokens_key="prompt_cache_hit_tokens",
     status_rules={402: _NO_BALANCE},
 ))
@@ -192,10 +164,10 @@ DEEPSEEK = preset_spec(Preset(
 XAI = preset_spec(Preset(
     "xai", "https://api.x.ai/v1",
     # Reasoning models refuse these; grok-4 also takes no reasoning_effort (it always reasons).
-    model_params=(
+    params=Params(models=(
         ("grok-4", Params(reject=frozenset({"presence_penalty", "frequency_penalty", "stop", "reasoning_effort"}))),
         ("grok-3-mini", Params(reject=frozenset({"presence_penalty", "frequency_penalty", "stop"}))),
-    ),
+    )),
 ))
 
 PERPLEXITY = preset_spec(Preset(
@@ -237,8 +209,8 @@ SAMBANOVA = preset_spec(Preset(
     "sambanova", "https://api.sambanova.ai/v1",
     params=Params(drop=frozenset({"store", "metadata", "service_tier"}),
                   reject=frozenset({"logprobs", "top_logprobs", "logit_bias", "presence_penalty",
-                                    "frequency_penalty"})),
-    max_n=1,
+                                    "frequency_penalty"}),
+                  max_n=1),
 ))
 
 NVIDIA_NIM = preset_spec(Preset(
@@ -273,8 +245,8 @@ LMSTUDIO = preset_spec(Preset(
 
 LLAMACPP = preset_spec(Preset(
     "llamacpp", "http://127.0.0.1:8080/v1",
-    params=Params(drop=frozenset({"store", "metadata", "service_tier"})),
-    max_n=1,  # "Only one completion choice is allowed"
+    params=Params(drop=frozenset({"store", "metadata", "service_tier"}),
+                  max_n=1),  # "Only one completion choice is allowed"
     error_types={"exceed_context_size_error": E.CONTEXT_LENGTH},
     embeddings=True,
 ))

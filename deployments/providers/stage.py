@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 
-from serve_app import errors as E
 from serve_app.errors import GatewayError, UpstreamError
 from serve_app.protocol import SSE_DONE
 
@@ -35,20 +34,9 @@ class Provider:
         self.transport = transport if transport is not None else spec.make_transport(config)
         self.timeouts = Timeouts(config.timeout, config.connect_timeout, config.stream_idle_timeout)
         self.own_model = own_model(config) or ""
-        self.unsupported = dict(spec.unsupported_params)
 
     def default_model(self, requested: str | None) -> str:
         return requested or self.own_model
-
-    def _drop_unsupported(self, body: dict[str, Any]) -> None:
-        """Apply the type's `unsupported_params` (spec.py); a field sent as null or false is just dropped."""
-        for key, action in self.unsupported.items():
-            if key not in body:
-                continue
-            value = body.pop(key)
-            if action == "reject" and value is not None and value is not False:
-                raise E.bad_request(f"provider {self.name!r} (type {self.config.type}) does not support "
-                                    f"'{key}'", param=key, code="unsupported_parameter")
 
     def _timeouts(self, timeout: float | None) -> Timeouts:
         if timeout is None:
@@ -59,8 +47,6 @@ class Provider:
         """A non-streamed chat completion: OpenAI `chat.completion` JSON bytes, or UpstreamError."""
         if self._ready is not None:
             await self._ready()
-        if self.unsupported:
-            self._drop_unsupported(body)
         req = self.adapter.chat_request(body, ctx, stream=False)
         resp = await self.transport.request(req, self._timeouts(timeout), self.name)
         if resp.status >= 400:
@@ -72,8 +58,6 @@ class Provider:
         """Open the upstream stream; errors before the first byte raise here (fallback is still possible)."""
         if self._ready is not None:
             await self._ready()
-        if self.unsupported:
-            self._drop_unsupported(body)
         req = self.adapter.chat_request(body, ctx, stream=True)
         up = await self.transport.open_stream(req, self._timeouts(timeout), self.name)
         if up.status >= 400:

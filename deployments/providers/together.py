@@ -22,6 +22,7 @@ from serve_app.errors import UpstreamError
 
 from .base import CallContext, ProviderConfig
 from .openai_compat import OpenAICompatAdapter
+from .params import Params
 from .spec import ProviderSpec
 
 _EDGE_TIMEOUTS = frozenset({520, 522, 524})
@@ -36,7 +37,7 @@ class TogetherConfig(ProviderConfig):
 class TogetherAdapter(OpenAICompatAdapter):
     default_base_url = "https://api.together.xyz/v1"
     stream_usage_option = False
-    drop_fields = frozenset({"store", "metadata", "stream_options"})
+    params = Params(drop=frozenset({"store", "metadata", "stream_options"}))
     embeddings_base64 = False
 
     def classify_error(self, status: int, message: str, code: str | None, data: Any) -> str | None:

@@ -53,6 +53,42 @@ request_log = sa.Table(
     sa.Column("record", JsonDoc, nullable=False),
 )
 
+# Prompt management (deployments/prompts): one row per prompt name, whose `revision` every write to
+# that prompt bumps (replicas compare it to refresh their cached copy); versions are immutable.
+prompt = sa.Table(
+    "prompt", metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+prompt_version = sa.Table(
+    "prompt_version", metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("version", sa.Text, primary_key=True),
+    sa.Column("digest", sa.Text, nullable=False),  # sha256 of the content: a redeploy must match it
+    sa.Column("content", JsonDoc, nullable=False),  # messages, model, parameters, provider, config, description
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("created_by", sa.Text),
+)
+prompt_label = sa.Table(
+    "prompt_label", metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("label", sa.Text, primary_key=True),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("updated_by", sa.Text),
+)
+prompt_test = sa.Table(
+    "prompt_test", metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("test", sa.Text, primary_key=True),
+    sa.Column("weights", JsonDoc, nullable=False),  # version -> weight
+    sa.Column("sticky_key", sa.Text),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("created_by", sa.Text),
+)
+
 # record key -> column converter; keys absent from a record are stored as NULL.
 REQUEST_LOG_COLUMNS: dict[str, Callable[[object], object]] = {}
 
@@ -99,6 +135,7 @@ def create(*tables: sa.Table) -> Callable[[Connection], None]:
 
 MIGRATIONS: list[Migration] = [
     Migration(1, "request_log", create(request_log)),
+    Migration(2, "prompts", create(prompt, prompt_version, prompt_label, prompt_test)),
 ]
 LATEST = MIGRATIONS[-1].version
 

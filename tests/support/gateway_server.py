@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from deployments.prompts import attach_prompts
 from deployments.records import build_storage_sink
 from serve_app.config import parse_config
 from serve_app.http import HttpApp
@@ -41,6 +42,7 @@ class GatewayServer:
         self.gateway = assemble_gateway(self.config)
         if self.config.storage.enabled:  # the same sink as a replica's, with the writer in this process
             self.gateway.attach_records(build_storage_sink(self.config.storage, self.gateway.metrics, use_ray=False))
+        attach_prompts(self.gateway, self.config, use_ray=False)
         self.app = HttpApp(self.gateway, self.config, on_startup=self.gateway.start,
                                 on_shutdown=self.gateway.close)
         self.port = free_port()

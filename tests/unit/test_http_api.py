@@ -144,18 +144,6 @@ def test_params_pass_through(client: openai.OpenAI, upstream: RecordingUpstream)
     assert upstream.requests[-1]["headers"]["Authorization"] == "Bearer sk-test-secret"
 
 
-@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/embeddings"])
-def test_guardrails_field_is_refused_not_dropped(server: GatewayServer, upstream: RecordingUpstream,
-                                                 path: str) -> None:
-    """Until guardrails exist, a request that asks for them is told so instead of running without them."""
-    sent = len(upstream.requests)
-    body = {"model": "up/ok", "messages": MSG, "input": "x", "guardrails": {"input": ["pii"]}}
-    resp = raw(server, body, path=path)
-    err = error_of(resp)
-    assert resp.status_code == 400 and err["param"] == "guardrails" and err["code"] == "unsupported_parameter"
-    assert len(upstream.requests) == sent  # nothing went upstream
-
-
 def test_embeddings(server: GatewayServer, client: openai.OpenAI) -> None:
     out = client.embeddings.create(model="mock", input=["a", "b"], encoding_format="float")
     assert [d.index for d in out.data] == [0, 1] and len(out.data[0].embedding) == 16

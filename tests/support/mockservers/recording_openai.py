@@ -43,6 +43,12 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> byte
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
+def _usage_chunk(model: str) -> bytes:
+    usage = {"id": "chatcmpl-rec", "object": "chat.completion.chunk", "created": 1700000000, "model": model,
+             "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}}
+    return b"data: " + json.dumps(usage).encode() + b"\n\n"
+
+
 class RecordingUpstream:
     def __init__(self) -> None:
         self.port = _free_port()
@@ -122,10 +128,7 @@ class RecordingUpstream:
                 return resp
         await resp.write(_chunk(model, {}, "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"id": "chatcmpl-rec", "object": "chat.completion.chunk", "created": 1700000000,
-                     "model": model, "choices": [],
-                     "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}}
-            await resp.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
+            await resp.write(_usage_chunk(model))
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp

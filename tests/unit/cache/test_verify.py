@@ -7,6 +7,7 @@ import pytest
 from deployments.cache.verify import RULES, features, reasons, verify
 
 SAME = [
+    ("I need a car for a day", "I want to rent a car for a day"),
     ("How do I bake sourdough bread?", "What's the way to bake sourdough bread?"),
     ("Explain Kubernetes services.", "What is a Service in k8s?"),
     ("How many grams are in 3 pounds?", "How many grams are in three pounds?"),
@@ -24,6 +25,9 @@ SAME = [
     ("Is the bank open today?", "Is the bank open today?"),
 ]
 DIFFERENT = [
+    # single letters used as names differ like numbers do ("a" only where it cannot be the article)
+    ("What is vitamin A?", "What is vitamin B?", "letter"),
+    ("warm up a", "warm up b", "letter"),
     ("How do I bake sourdough bread?", "How do I bake sourdough bread without yeast?", "negation"),
     ("Explain Kubernetes services.", "Explain Docker services.", "entity"),
     ("How many grams are in 3 pounds?", "How many grams are in 4 pounds?", "numbers"),

@@ -10,7 +10,7 @@ import orjson
 from deployments.records import RecordWriter, StorageSink, build_storage_sink
 from deployments.records.spool import Spool
 from serve_app.metrics import InProcessSink, Metrics
-from serve_app.storage import Storage, StorageConfig
+from serve_app.storage import Storage, StorageConfig, schema
 from tests.support.records import record
 
 
@@ -45,7 +45,7 @@ def metric(text: str, name: str) -> float:
 async def test_records_reach_the_database_in_batches(sqlite_config: StorageConfig) -> None:
     metrics = Metrics(InProcessSink())
     sink = build_storage_sink(sqlite_config, metrics, use_ray=False)
-    assert await sink.ready() == 1
+    assert await sink.ready() == schema.LATEST
     for i in range(120):
         sink.submit(record(i))
     assert sink.spool.pending == 120
