@@ -1,6 +1,6 @@
 """Call a deployed raygate from another Ray job or driver, without HTTP.
 
-    import ray
+    import ray                        # with the variables `raygate serve` prints (RAY_ADDRESS=...)
     from serve_app.client import RaygateClient
 
     ray.init(address="auto")          # RAY_AUTH_MODE=token and the cluster's token, as for any driver

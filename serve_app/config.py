@@ -1,7 +1,8 @@
 """The gateway's configuration: one YAML file, validated once at start-up into pydantic models.
 
-Loading expands `${VAR}` / `${VAR:-default}` from the environment, then validates; any failure is
-a `ConfigError` that names the file, the dotted key path and the reason. Provider sections are
+Loading expands `${VAR}` / `${VAR:-default}` from the environment, then validates; the failures are
+one `ConfigError` that lists every problem found (`file: key.path: reason (got <value>)`, secrets
+masked, what is allowed where the model knows it), not just the first. Provider sections are
 validated by the config model their `type` declares in the provider registry, so a provider's
 own fields live in its module. The request path reads plain attributes of these models.
 """
@@ -12,7 +13,8 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -36,6 +38,7 @@ from deployments.router.config import StrategyConfig
 from deployments.router.tree import check_strategies
 
 from .errors import ConfigError
+from .secret_url import SecretUrl, masked_url
 from .storage.config import StorageConfig
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config", "resolve_config"]
@@ -202,13 +205,25 @@ class GatewayConfig(StrictModel):
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
-def expand_env(value: Any, source: str, path: str = "", env: dict[str, str] | None = None) -> Any:
-    """Expand ${VAR} and ${VAR:-default} in every string of a YAML tree."""
+def expand_env(value: Any, source: str, path: str = "", env: dict[str, str] | None = None,
+               errors: list[tuple[str, str]] | None = None) -> Any:
+    """Expand ${VAR} and ${VAR:-default} in every string of a YAML tree.
+
+    A missing variable is appended to `errors` when given (the caller reports them all), else raised."""
     env = os.environ if env is None else env
+    own = errors is None
+    errors = [] if errors is None else errors
+    out = _expand(value, path, env, errors)
+    if own and errors:
+        raise ConfigError.collected(source, errors)
+    return out
+
+
+def _expand(value: Any, path: str, env: Mapping[str, str], errors: list[tuple[str, str]]) -> Any:
     if isinstance(value, dict):
-        return {k: expand_env(v, source, _join(path, k), env) for k, v in value.items()}
+        return {k: _expand(v, _join(path, k), env, errors) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand_env(v, source, f"{path}[{i}]", env) for i, v in enumerate(value)]
+        return [_expand(v, f"{path}[{i}]", env, errors) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
 
@@ -218,7 +233,8 @@ def expand_env(value: Any, source: str, path: str = "", env: dict[str, str] | No
             return env[name]
         if default is not None:
             return default
-        raise ConfigError(source, path, f"environment variable {name} is not set")
+        errors.append((path, f"environment variable {name} is not set"))
+        return ""
 
     return _VAR.sub(sub, value)
 
@@ -234,80 +250,174 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _raise_validation(source: str, prefix: str, exc: ValidationError) -> NoReturn:
-    err = exc.errors()[0]
-    path = _join(prefix, _loc(err["loc"])) if err["loc"] else prefix
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    raise ConfigError(source, path, msg) from None
+_SECRET_KEY = re.compile(r"(^|_)(key|secret|password|token|credentials?)$|api_key", re.IGNORECASE)
+
+
+def _shown(path: str, value: Any, field_type: Any = None) -> str:
+    """The bad value for an error line. Masked when the key names a secret or the field is a secret
+    type (a SecretUrl shows its URL with the credentials masked); an object or an array is only
+    named (a section that failed as a whole holds its secrets too); anything else shortened."""
+    leaf = path.rsplit(".", 1)[-1].split("[", 1)[0]
+    secret = _secret_type(field_type)
+    if secret is SecretUrl and isinstance(value, str):
+        return repr(masked_url(value))
+    if secret is not None or _SECRET_KEY.search(leaf):
+        return "'****'"
+    if isinstance(value, dict | list):
+        return "an object" if isinstance(value, dict) else "an array"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _secret_type(field_type: Any) -> type | None:
+    """SecretUrl or SecretStr when `field_type` is (or, as `X | None`, holds) one."""
+    import typing
+
+    for candidate in (field_type, *typing.get_args(field_type)):
+        if isinstance(candidate, type) and issubclass(candidate, SecretStr):
+            return SecretUrl if issubclass(candidate, SecretUrl) else SecretStr
+    return None
+
+
+def _type_at(model: Any, loc: tuple[Any, ...]) -> Any:
+    """The declared type at `loc` under `model`, when it can tell (None otherwise)."""
+    import typing
+
+    node: Any = model
+    for part in loc:
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(str(part))
+            if field is None:
+                return None
+            node = field.annotation
+        else:  # dict[str, X] or list[X] (or X | None): step into the value type
+            args = [a for a in typing.get_args(node) if a is not type(None)]
+            if not args:
+                return None
+            node = args[-1]
+        args = [a for a in typing.get_args(node) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if args and not (isinstance(node, type) and issubclass(node, BaseModel)):
+            node = args[0] if len(args) == 1 else node
+    return node
+
+
+def _allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str] | None:
+    """The keys the model accepts at `loc` (the parent of an unknown key), when it can tell."""
+    node = _type_at(model, loc)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return [name for name in node.model_fields if name not in ("source", "name")]
+    return None
+
+
+def _validation_errors(prefix: str, exc: ValidationError, model: Any) -> list[tuple[str, str]]:
+    out = []
+    for err in exc.errors():
+        path = _join(prefix, _loc(err["loc"])) if err["loc"] else prefix
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, tuple(err["loc"][:-1]))
+            msg = "unknown key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+        elif err["type"] == "missing":
+            msg = err["msg"]
+        else:
+            field_type = _type_at(model, tuple(err["loc"]))
+            msg = f"{err['msg']} (got {_shown(path, err.get('input'), field_type)})"
+        out.append((path, msg))
+    return out
 
 
 def parse_config(raw: Any, source: str = "<dict>") -> GatewayConfig:
-    """Validate an already-loaded YAML tree (env vars expanded here) into a GatewayConfig."""
+    """Validate an already-loaded YAML tree (env vars expanded here) into a GatewayConfig.
+
+    Every problem is collected and raised as one ConfigError; reference checks run only on a
+    config that validated (they would repeat its errors)."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(source, "", "the top level must be a mapping")
-    raw = expand_env(raw, source)
+    errors: list[tuple[str, str]] = []
+    raw = expand_env(raw, source, errors=errors)
     providers_raw = raw.get("providers") or {}
     if not isinstance(providers_raw, dict):
-        raise ConfigError(source, "providers", "must be a mapping of provider name to settings")
+        errors.append(("providers", "must be a mapping of provider name to settings"))
+        providers_raw = {}
     providers: dict[str, ProviderConfig] = {}
     for name, section in providers_raw.items():
-        providers[str(name)] = _parse_provider(source, str(name), section)
+        parsed = _parse_provider(str(name), section, errors)
+        if parsed is not None:
+            providers[str(name)] = parsed
     rest = {k: v for k, v in raw.items() if k != "providers"}
+    cfg = None
     try:
         cfg = GatewayConfig.model_validate({**rest, "source": source})
     except ValidationError as exc:
-        _raise_validation(source, "", exc)
-    cfg.providers = providers
-    _check_references(cfg)
+        errors.extend(_validation_errors("", exc, GatewayConfig))
+    if cfg is not None:
+        cfg.providers = providers
+        errors.extend(_reference_errors(cfg, {str(n) for n in providers_raw}))
+    if errors:
+        unset = {path for path, reason in errors if reason.startswith("environment variable ")}
+        # A value left empty by an unset variable fails validation too: report the variable only.
+        raise ConfigError.collected(source, [(path, reason) for path, reason in errors if path not in unset
+                                             or reason.startswith("environment variable ")])
+    assert cfg is not None
     return cfg
 
 
-def _parse_provider(source: str, name: str, section: Any) -> ProviderConfig:
+def _parse_provider(name: str, section: Any, errors: list[tuple[str, str]]) -> ProviderConfig | None:
     path = f"providers.{name}"
     if not isinstance(section, dict):
-        raise ConfigError(source, path, "must be a mapping")
+        errors.append((path, "must be a mapping"))
+        return None
     ptype = section.get("type")
     if ptype is None:
-        raise ConfigError(source, f"{path}.type", "is required")
+        known = ", ".join(sorted(provider_registry.names()))
+        errors.append((f"{path}.type", f"is required (one of: {known})"))
+        return None
     spec = provider_registry.get(ptype)
     if spec is None:
         known = ", ".join(sorted(provider_registry.names()))
-        raise ConfigError(source, f"{path}.type", f"unknown provider type {ptype!r} (known: {known})")
+        errors.append((f"{path}.type", f"unknown provider type {ptype!r} (known: {known})"))
+        return None
     try:
         return spec.config_model.model_validate({**section, "name": name})
     except ValidationError as exc:
-        _raise_validation(source, path, exc)
+        errors.extend(_validation_errors(path, exc, spec.config_model))
+        return None
 
 
-def _check_references(cfg: GatewayConfig) -> None:
-    src = cfg.source
-    names = set(cfg.providers)
-    _check_unique_keys(cfg)
-    if cfg.default_provider is not None and cfg.default_provider not in names:
-        raise ConfigError(src, "default_provider", f"unknown provider {cfg.default_provider!r}")
+def _reference_errors(cfg: GatewayConfig, declared: set[str]) -> list[tuple[str, str]]:
+    """Names that point nowhere. `declared` includes providers that failed to parse (already
+    reported), so a reference to one of them is not reported twice."""
+    errors = _duplicate_key_errors(cfg)
+    if cfg.default_provider is not None and cfg.default_provider not in declared:
+        errors.append(("default_provider", f"unknown provider {cfg.default_provider!r} "
+                                           f"(configured: {', '.join(sorted(declared)) or 'none'})"))
     for model, target in cfg.models.items():
         path = f"models.{model}"
         if isinstance(target, str):
-            if target not in names and target not in cfg.strategies:
-                raise ConfigError(src, path, f"{target!r} is neither a provider nor a strategy")
-        elif target.provider not in names:
-            raise ConfigError(src, f"{path}.provider", f"unknown provider {target.provider!r}")
-    check_strategies(cfg)
-    check_strategy_cache_settings(cfg)
-    check_guardrails(cfg)
+            if target not in declared and target not in cfg.strategies:
+                errors.append((path, f"{target!r} is neither a provider nor a strategy"))
+        elif target.provider not in declared:
+            errors.append((f"{path}.provider", f"unknown provider {target.provider!r}"))
+    if declared != set(cfg.providers):
+        return errors  # strategy checks would name the providers that failed to parse again
+    for check in (check_strategies, check_strategy_cache_settings, check_guardrails):  # each: its first problem
+        try:
+            check(cfg)
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+    return errors
 
 
-def _check_unique_keys(cfg: GatewayConfig) -> None:
+def _duplicate_key_errors(cfg: GatewayConfig) -> list[tuple[str, str]]:
+    errors = []
     for section in ("api_keys", "admin_keys"):
         seen: set[str] = set()
         for i, entry in enumerate(getattr(cfg.gateway, section)):
             if entry.id in seen:
-                raise ConfigError(cfg.source, f"gateway.{section}[{i}].id", f"duplicate id {entry.id!r}")
+                errors.append((f"gateway.{section}[{i}].id", f"duplicate id {entry.id!r}"))
             seen.add(entry.id)
+    return errors
 
 
 def load_config(path: str | os.PathLike[str]) -> GatewayConfig:

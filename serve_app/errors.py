@@ -47,12 +47,20 @@ RETRYABLE_CLASSES = frozenset({RATE_LIMITED, OVERLOADED, TIMEOUT, CONNECTION, SE
 
 
 class ConfigError(ValueError):
-    """A configuration problem, reported as `file: key.path: reason` (here so stages can raise it)."""
+    """Configuration problems, one line each: `file: key.path: reason` (here so stages can raise it).
 
-    def __init__(self, source: str, path: str, reason: str) -> None:
+    `.source/.path/.reason` describe the first; `.errors` holds every `(path, reason)` found."""
+
+    def __init__(self, source: str, path: str, reason: str,
+                 more: list[tuple[str, str]] | None = None) -> None:
         self.source, self.path, self.reason = source, path, reason
-        where = f"{source}: {path}: " if path else f"{source}: "
-        super().__init__(where + reason)
+        self.errors = [(path, reason), *(more or [])]
+        super().__init__("\n".join(f"{source}: {p}: {r}" if p else f"{source}: {r}" for p, r in self.errors))
+
+    @classmethod
+    def collected(cls, source: str, errors: list[tuple[str, str]]) -> ConfigError:
+        (path, reason), *more = errors
+        return cls(source, path, reason, more)
 
 
 class GatewayError(Exception):

@@ -206,14 +206,17 @@ class RemoteProvider:
 class RemoteChatStream:
     __slots__ = ("_gen", "_first", "usage")
 
-    def __init__(self, gen: Any, first: bytes) -> None:
+    def __init__(self, gen: Any, first: bytes | dict[str, Any]) -> None:
         self._gen, self._first = gen, first
         self.usage: dict[str, Any] | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self._first
+        if isinstance(self._first, dict):  # a one-chunk stream: its usage report comes first
+            self.usage = self._first.get("usage")
+        else:
+            yield self._first
         async for chunk in self._gen:
-            if isinstance(chunk, dict):  # the deployment's closing usage report, not stream bytes
+            if isinstance(chunk, dict):  # the deployment's usage report (just before [DONE]), not bytes
                 self.usage = chunk.get("usage")
                 continue
             yield chunk

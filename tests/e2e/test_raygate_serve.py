@@ -82,7 +82,9 @@ def test_quickstart_notebook_runs(raygate: Running) -> None:
     nb = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "store the notebook without outputs"
     env_before = dict(os.environ)
-    os.environ.update(RAYGATE_BASE_URL=raygate.base_url, RAY_ADDRESS=raygate.ray_address, RAY_AUTH_MODE="token",
+    # The variables `raygate serve` printed for other drivers, as a user would export them.
+    printed = next(line for line in raygate.lines if "RAY_ADDRESS=" in line).split("(")[0].split()
+    os.environ.update(dict(item.split("=", 1) for item in printed), RAYGATE_BASE_URL=raygate.base_url,
                       PYTHONPATH=str(ROOT))
     try:
         NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()

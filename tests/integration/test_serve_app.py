@@ -16,6 +16,7 @@ import httpx
 import openai
 import pytest
 
+from serve_app.cluster import process_tree
 from tests.support.mockservers.recording_openai import RecordingUpstream
 
 pytestmark = pytest.mark.ray
@@ -220,24 +221,9 @@ def _listening(pids: set[int]) -> list[tuple[str, int, str]]:
     return found
 
 
-def _tree(root: int) -> set[int]:
-    pids, frontier = {root}, [root]
-    while frontier:
-        pid = frontier.pop()
-        try:
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
-            if child not in pids:
-                pids.add(child)
-                frontier.append(child)
-    return pids
-
-
 def test_listening_sockets_are_loopback_or_authenticated(ray_cluster: Any, app: Any) -> None:
     """Every socket of the cluster is on loopback, or Ray token auth is on and the port is documented."""
-    sockets = _listening(_tree(ray_cluster.local.process.pid))
+    sockets = _listening(process_tree(ray_cluster.local.process.pid))
     assert sockets, "found no listening sockets for the cluster's processes"
     assert all(port != 6379 for _, port, _ in sockets), "Ray must never listen on Redis' port"
     exposed = [(h, p, proc) for h, p, proc in sockets if h not in ("127.0.0.1", "::1", "::ffff:127.0.0.1")]

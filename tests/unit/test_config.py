@@ -169,3 +169,49 @@ strategies:
         load_config(file)
     assert err.value.path == "strategies.s.targets[0].cache"
     assert "mode" in err.value.reason
+
+
+def test_every_problem_is_reported_at_once_with_value_and_masked_secret(tmp_path: Path) -> None:
+    file = write(tmp_path, """
+gateway: {port: abc, hots: x, api_keys: [{id: a, key: "${RAYGATE_TEST_UNSET_VAR}"}]}
+providers:
+  openai: {type: openai, api_key: 12345, timeout: -1}
+  bad: {type: nope}
+placement: {router: sideways}
+""")
+    with pytest.raises(ConfigError) as err:
+        load_config(file)
+    found = dict(err.value.errors)
+    assert set(found) == {"gateway.port", "gateway.hots", "gateway.api_keys[0].key",
+                          "providers.openai.api_key", "providers.openai.timeout", "providers.bad.type", "placement.router"}
+    assert (err.value.path, err.value.reason) == err.value.errors[0]  # the first stays in .path/.reason
+    assert "(got 'abc')" in found["gateway.port"]
+    assert "allowed: host, port" in found["gateway.hots"]
+    assert found["gateway.api_keys[0].key"] == "environment variable RAYGATE_TEST_UNSET_VAR is not set"
+    assert "12345" not in str(err.value) and "(got '****')" in found["providers.openai.api_key"]
+    assert "'in_process' or 'deployment'" in found["placement.router"]
+    assert "(got 'sideways')" in found["placement.router"]
+    assert str(err.value).splitlines()[1].startswith(f"{file}: ")  # one `file: path: reason` line each
+
+
+def test_a_provider_that_failed_is_not_reported_again_by_references(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "providers: {x: {type: nope}}\ndefault_provider: x\nmodels: {m: x}"))
+    assert [path for path, _ in err.value.errors] == ["providers.x.type"]
+
+
+def test_reference_errors_are_all_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "providers: {x: {type: mock}}\ndefault_provider: y\n"
+                                    "models: {m: z, n: {provider: w}}"))
+    assert [path for path, _ in err.value.errors] == ["default_provider", "models.m", "models.n.provider"]
+
+
+def test_check_config_prints_every_problem(tmp_path: Path) -> None:
+    bad = write(tmp_path, "gateway: {port: 0, bogus: 1}")
+    res = subprocess.run([sys.executable, "-m", "serve_app.cli", "check-config", str(bad)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 2
+    assert f"error: {bad}: gateway.port: Input should be greater than or equal to 1 (got 0)" in res.stderr
+    assert f"error: {bad}: gateway.bogus: unknown key" in res.stderr
+    assert "2 problems" in res.stderr
