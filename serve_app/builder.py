@@ -67,6 +67,12 @@ def cluster_cpus() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def ingress_replicas(cfg: GatewayConfig) -> int:
+    """The most ingress replicas the app can run: the number, or for `auto` the cluster's CPUs."""
+    replicas = cfg.serve.ingress_replicas
+    return cluster_cpus() if replicas == "auto" else replicas
+
+
 def ingress_options(cfg: GatewayConfig) -> dict[str, Any]:
     """A number: exactly that many replicas. `auto`: autoscaled from 1 to the cluster's CPUs, starting at
     the top."""
@@ -79,7 +85,7 @@ def ingress_options(cfg: GatewayConfig) -> dict[str, Any]:
     if cfg.serve.ingress_replicas != "auto":
         options["num_replicas"] = cfg.serve.ingress_replicas
         return options
-    cpus = cluster_cpus()
+    cpus = ingress_replicas(cfg)
     options["autoscaling_config"] = {
         "min_replicas": 1,
         "initial_replicas": cpus,
