@@ -14,10 +14,20 @@ import os
 import re
 from pathlib import Path
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from deployments.cache.config import CacheConfig, check_strategy_cache_settings
 from deployments.guardrails.config import GuardrailsConfig, check_guardrails
@@ -31,6 +41,7 @@ from deployments.spend.config import AlertConfig, BudgetConfig, ModelPrice, Smtp
 from deployments.router.tree import check_strategies
 
 from .errors import ConfigError
+from .secret_url import SecretUrl, masked_url
 from .storage.config import StorageConfig
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config", "resolve_config"]
@@ -90,13 +101,90 @@ class PlacementSection(StrictModel):
     guardrails: Literal["auto", "in_process", "deployment"] = "auto"
 
 
+def _replica_count(value: Any) -> int | Literal["auto"]:
+    """`auto` or a whole number of replicas, at least 1 (the message never echoes the value)."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("must be 'auto' or a whole number of replicas, at least 1")
+    return value
+
+
+ReplicaCount = Annotated[int | Literal["auto"], BeforeValidator(_replica_count)]
+
+
+class StageScaling(StrictModel):
+    """Serve autoscaling of one stage deployment (Router, Provider:<name>, SemanticCache).
+
+    Defaults (reasoning in docs/architecture.md, "Stage deployments"): one replica when idle; at most
+    one replica per CPU of the cluster (`auto`), as for the ingress; a new replica once a replica holds
+    more than a quarter of `serve.max_ongoing_requests` in flight. The delays and the look-back window
+    are Serve's own defaults.
+    """
+
+    min_replicas: int = Field(1, ge=1, description="Replicas kept when idle.")
+    initial_replicas: int | None = Field(None, ge=1, description="At deploy time; default min_replicas.")
+    max_replicas: ReplicaCount = Field("auto", description="`auto`: the cluster's CPUs when the app is built.")
+    target_ongoing_requests: float | None = Field(
+        None, gt=0, description="In-flight requests per replica Serve scales towards; "
+                                "default a quarter of serve.max_ongoing_requests.")
+    upscale_delay_s: float = Field(30, ge=0, description="Load above target this long adds a replica.")
+    downscale_delay_s: float = Field(600, ge=0, description="Load below target this long removes one.")
+    look_back_period_s: float = Field(
+        30, gt=10, description="Window over which in-flight counts are averaged; longer than the 10 s at "
+                               "which handles report them (Serve warns below that, and will refuse it).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StageScaling:
+        top = None if self.max_replicas == "auto" else self.max_replicas
+        if self.initial_replicas is not None and self.initial_replicas < self.min_replicas:
+            raise ValueError("initial_replicas must be at least min_replicas")
+        for key in ("min_replicas", "initial_replicas"):
+            value = getattr(self, key)
+            if top is not None and value is not None and value > top:
+                raise ValueError(f"{key} must not exceed max_replicas")
+        return self
+
+
+STAGE_NAME = re.compile(r"Router|SemanticCache|Provider:.+")
+
+
 class ServeSection(StrictModel):
     """Serve options the builder applies; a Serve config's `deployments:` list can still override."""
 
-    ingress_replicas: int | Literal["auto"] = "auto"
+    ingress_replicas: ReplicaCount = Field(
+        "auto", description="A number: exactly that many ingress replicas. `auto`: autoscaled between 1 and "
+                            "the cluster's CPU count when the app is built, starting at that count.")
     max_ongoing_requests: int = Field(256, ge=1)
-    stage_replicas: int = Field(1, ge=1)
+    stages: StageScaling = Field(default_factory=StageScaling, description="Every stage deployment.")
+    stage_overrides: dict[str, StageScaling] = Field(
+        default_factory=dict, description="By deployment name (Router, SemanticCache, Provider:<name>): "
+                                          "keys that replace those of `stages` for that deployment.")
     request_timeout_s: float = Field(900, gt=0)
+
+    @field_validator("stage_overrides")
+    @classmethod
+    def _known_stage_names(cls, v: dict[str, StageScaling], info: ValidationInfo) -> dict[str, StageScaling]:
+        stages = info.data.get("stages", StageScaling())
+        for name, override in v.items():
+            if not STAGE_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a stage deployment "
+                                 "(Router, SemanticCache, Provider:<name>)")
+            try:
+                _merge(stages, override)
+            except ValidationError as exc:
+                raise ValueError(f"{name}: " + exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return v
+
+    def scaling(self, deployment: str) -> StageScaling:
+        """The autoscaling settings of one stage deployment: `stages`, then its override."""
+        override = self.stage_overrides.get(deployment)
+        return self.stages if override is None else _merge(self.stages, override)
+
+
+def _merge(base: StageScaling, override: StageScaling) -> StageScaling:
+    merged = {**base.model_dump(exclude_unset=True), **override.model_dump(exclude_unset=True)}
+    return StageScaling.model_validate(merged)
 
 
 class GatewayConfig(StrictModel):
@@ -175,17 +263,34 @@ def _loc(loc: tuple[Any, ...]) -> str:
 _SECRET_KEY = re.compile(r"(^|_)(key|secret|password|token|credentials?)$|api_key", re.IGNORECASE)
 
 
-def _shown(path: str, value: Any) -> str:
-    """The bad value for an error line: masked when the key names a secret, shortened otherwise."""
+def _shown(path: str, value: Any, field_type: Any = None) -> str:
+    """The bad value for an error line. Masked when the key names a secret or the field is a secret
+    type (a SecretUrl shows its URL with the credentials masked); an object or an array is only
+    named (a section that failed as a whole holds its secrets too); anything else shortened."""
     leaf = path.rsplit(".", 1)[-1].split("[", 1)[0]
-    if _SECRET_KEY.search(leaf):
+    secret = _secret_type(field_type)
+    if secret is SecretUrl and isinstance(value, str):
+        return repr(masked_url(value))
+    if secret is not None or _SECRET_KEY.search(leaf):
         return "'****'"
+    if isinstance(value, dict | list):
+        return "an object" if isinstance(value, dict) else "an array"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str] | None:
-    """The keys the model accepts at `loc` (the parent of an unknown key), when it can tell."""
+def _secret_type(field_type: Any) -> type | None:
+    """SecretUrl or SecretStr when `field_type` is (or, as `X | None`, holds) one."""
+    import typing
+
+    for candidate in (field_type, *typing.get_args(field_type)):
+        if isinstance(candidate, type) and issubclass(candidate, SecretStr):
+            return SecretUrl if issubclass(candidate, SecretUrl) else SecretStr
+    return None
+
+
+def _type_at(model: Any, loc: tuple[Any, ...]) -> Any:
+    """The declared type at `loc` under `model`, when it can tell (None otherwise)."""
     import typing
 
     node: Any = model
@@ -203,6 +308,12 @@ def _allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str] | None:
         args = [a for a in typing.get_args(node) if isinstance(a, type) and issubclass(a, BaseModel)]
         if args and not (isinstance(node, type) and issubclass(node, BaseModel)):
             node = args[0] if len(args) == 1 else node
+    return node
+
+
+def _allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str] | None:
+    """The keys the model accepts at `loc` (the parent of an unknown key), when it can tell."""
+    node = _type_at(model, loc)
     if isinstance(node, type) and issubclass(node, BaseModel):
         return [name for name in node.model_fields if name not in ("source", "name")]
     return None
@@ -218,7 +329,8 @@ def _validation_errors(prefix: str, exc: ValidationError, model: Any) -> list[tu
         elif err["type"] == "missing":
             msg = err["msg"]
         else:
-            msg = f"{err['msg']} (got {_shown(path, err.get('input'))})"
+            field_type = _type_at(model, tuple(err["loc"]))
+            msg = f"{err['msg']} (got {_shown(path, err.get('input'), field_type)})"
         out.append((path, msg))
     return out
 

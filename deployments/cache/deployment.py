@@ -34,7 +34,8 @@ class SemanticCache:
         self.embedder = shared_embedder(cfg.embedding_model, cfg.embed_threads, cfg.embedding_runtime)
         self._embed_batch.set_max_batch_size(cfg.max_batch_size)
         self._embed_batch.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
-        store = RedisStore(cfg.url, cfg.prefix, cfg.max_size) if cfg.backend == "redis" else None
+        redis = cfg.backend == "redis"
+        store = RedisStore(cfg.url.get_secret_value(), cfg.prefix, cfg.max_size) if redis else None
         self.stage = SemanticStage(cfg, self._embed_one, store, dim=self.embedder.dim)
         self.batches = 0
         self._busy_until = 0.0  # when the batch being encoded is expected to finish
@@ -94,9 +95,11 @@ class SemanticCache:
 def semantic_cache_app(cfg: Any, base_options: dict[str, Any]) -> Any:
     """Bind the SemanticCache deployment when semantic caching can be used; None otherwise.
 
-    Called by serve_app/builder.py. With the memory backend there is one replica (each ingress
-    replica's vectors must live in one index); with redis, `cache.semantic_replicas` replicas that
-    keep their indexes in sync through Redis. CPU reserved: `cache.semantic_num_cpus` (default 0).
+    Called by serve_app/builder.py with the stage options (autoscaling from `serve.stages` /
+    `serve.stage_overrides.SemanticCache`). With the redis backend the replicas keep their indexes in
+    sync through Redis, so the deployment autoscales; with the memory backend the vectors of every
+    ingress replica must live in one index, so it has exactly one replica. CPU reserved:
+    `cache.semantic_num_cpus` (default 0).
     """
     from .config import semantic_wanted
 
@@ -104,7 +107,9 @@ def semantic_cache_app(cfg: Any, base_options: dict[str, Any]) -> Any:
     if not semantic_wanted(cfg) or cache.semantic_placement != "deployment":
         return None
     options = dict(base_options)
-    options["num_replicas"] = cache.semantic_replicas if cache.backend == "redis" else 1
+    if cache.backend != "redis":
+        options.pop("autoscaling_config", None)
+        options["num_replicas"] = 1
     options["ray_actor_options"] = {**options.get("ray_actor_options", {}), "num_cpus": cache.semantic_num_cpus,
                                     "runtime_env": {"env_vars": {"HF_HUB_OFFLINE": "1",
                                                                  "TRANSFORMERS_OFFLINE": "1",

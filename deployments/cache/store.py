@@ -425,5 +425,5 @@ class RedisStore:
 
 def make_store(config: Any) -> MemoryStore | RedisStore:
     if config.backend == "redis":
-        return RedisStore(config.url, config.prefix, config.max_size)
+        return RedisStore(config.url.get_secret_value(), config.prefix, config.max_size)
     return MemoryStore(config.max_size)

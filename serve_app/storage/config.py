@@ -40,7 +40,9 @@ def parse_url(url: str) -> tuple[str, URL]:
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     backend = SCHEMES.get(scheme)
     if backend is None:
-        raise ValueError(f"unsupported URL scheme {scheme or url[:20]!r}; use one of: {ALLOWED}")
+        # never echo the value: without a scheme, its start may be a user and password
+        where = f"unsupported URL scheme {scheme!r}" if scheme else "the URL has no scheme"
+        raise ValueError(f"{where}; use one of: {ALLOWED}")
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,9 +14,9 @@ import openai
 import pytest
 
 from tests.support.cache_client import ADMIN, ask, eventually, vectors_within
+from tests.support.services import REDIS_URL, redis_prefix
 
 pytestmark = pytest.mark.ray
-REDIS_URL = "redis://127.0.0.1:6379/7"
 
 
 def config(**cache: Any) -> dict[str, Any]:
@@ -27,26 +26,10 @@ def config(**cache: Any) -> dict[str, Any]:
             "cache": {"enabled": True, "mode": "semantic", **cache}}
 
 
-
-
-
-
-
-
 @pytest.fixture(scope="module")
 def prefix() -> Iterator[str]:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-    except Exception:  # noqa: BLE001
-        pytest.skip("redis is not running on 127.0.0.1:6379")
-    p = f"rgtest:cache:{uuid.uuid4().hex[:10]}:"
-    yield p
-    keys = list(client.scan_iter(match=p + "*", count=500))
-    if keys:
-        client.delete(*keys)
+    with redis_prefix() as p:
+        yield p
 
 
 def test_semantic_cache_deployment(deploy_gateway: Any) -> None:
@@ -59,14 +42,18 @@ def test_semantic_cache_deployment(deploy_gateway: Any) -> None:
     assert hit.choices[0].message.content == first.choices[0].message.content
     assert headers["x-raygate-provider"] == "sandbox"
     assert ask(app.base_url, "How do I uninstall Docker on Ubuntu?")[0] == "MISS"
-    # a streamed request replays a semantic hit as SSE from the ingress
+    # a streamed request replays a semantic hit as SSE from the ingress: the text that just hit (a
+    # semantic hit stores no exact entry, so this is a semantic lookup again), answered with the
+    # stored reply to the first question (the mock would have echoed this one)
     c = openai.OpenAI(base_url=app.base_url, api_key="none", max_retries=0)
     raw = c.chat.completions.with_raw_response.create(
-        model="mock", messages=[{"role": "user", "content": "Steps to install Docker on Ubuntu?"}], stream=True,
-        stream_options={"include_usage": True})
+        model="mock", messages=[{"role": "user", "content": "What are the steps to install Docker on Ubuntu?"}],
+        stream=True, stream_options={"include_usage": True})
     chunks = list(raw.parse())
-    assert raw.headers["x-raygate-cache"] in ("SEMANTIC_HIT", "MISS")
-    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices).startswith("Mock reply to:")
+    assert raw.headers["x-raygate-cache"] == "SEMANTIC_HIT"
+    replayed = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    assert replayed == first.choices[0].message.content == "Mock reply to: How do I install Docker on Ubuntu?"
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == first.usage.total_tokens
     # concurrent semantic lookups are batched by serve.batch in the deployment
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         statuses = list(pool.map(lambda i: ask(app.base_url, f"Is {i} an even number?")[0], range(16)))

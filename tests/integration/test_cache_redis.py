@@ -9,7 +9,6 @@ that prefix is deleted afterwards.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,24 +16,13 @@ import httpx
 import pytest
 
 from tests.support.cache_client import ADMIN, ask, eventually, vectors_within
-
-REDIS_URL = "redis://127.0.0.1:6379/7"
+from tests.support.services import REDIS_URL, redis_prefix
 
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-    except Exception:  # noqa: BLE001
-        pytest.skip("redis is not running on 127.0.0.1:6379")
-    p = f"rgtest:cache:{uuid.uuid4().hex[:10]}:"
-    yield p
-    keys = list(client.scan_iter(match=p + "*", count=500))
-    if keys:
-        client.delete(*keys)
+    with redis_prefix() as p:
+        yield p
 
 
 def config(prefix: str, **cache: Any) -> dict[str, Any]:

@@ -125,22 +125,43 @@ def test_error_matrix_over_serve(app: Any, client: openai.OpenAI) -> None:
     assert client.chat.completions.create(model="mock", messages=MSG).choices
 
 
-def test_metrics_are_summed_across_replicas(app: Any, client: openai.OpenAI) -> None:
+def _ingress_ports(app_name: str) -> dict[int, int]:
+    """pid -> direct-ingress HTTP port of each Ingress replica of the app (THROUGHPUT_OPTIMIZED mode:
+    every replica serves HTTP on its own port, which HAProxy balances over)."""
+    from ray.serve._private import constants
+
+    ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    pids = {int(line.split(None, 1)[0]) for line in ps.splitlines()
+            if f"ServeReplica:{app_name}:Ingress" in line}
+    low, high = constants.RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT, constants.RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT
+    ports = {}
+    for _, port, proc in _listening(pids):
+        if low <= port <= high:
+            ports[int(proc.split("pid=", 1)[1].split(",", 1)[0])] = port
+    return ports
+
+
+def test_metrics_are_summed_across_replicas(app: Any) -> None:
+    """Requests sent to each ingress replica's own port (so each replica provably served n of them)
+    show up once each in /metrics read through any one replica."""
     def count() -> int:
         text = httpx.get(app.url + "/metrics").text
         for line in text.splitlines():
-            if line.startswith('raygate_requests_total{provider="sandbox",model="mock",status="200"}'):
+            if line.startswith('raygate_requests_total{provider="sandbox",model="metrics-probe",status="200"}'):
                 return int(float(line.split()[-1]))
         return 0
 
-    before = count()
-    n = 40  # spread over both ingress replicas by HAProxy
-    for _ in range(n):
-        client.chat.completions.create(model="mock", messages=MSG)
+    ports = _ingress_ports(app.name)
+    assert len(ports) == 2, ports  # serve.ingress_replicas: 2
+    n = 5
+    for port in ports.values():
+        direct = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/{app.name}/v1", api_key=KEY, max_retries=0)
+        for _ in range(n):
+            direct.chat.completions.create(model="metrics-probe", messages=MSG)
     deadline = time.time() + 10
-    while time.time() < deadline and count() < before + n:
-        time.sleep(0.5)  # the other replica flushes within a second
-    assert count() >= before + n
+    while time.time() < deadline and count() < 2 * n:
+        time.sleep(0.5)  # the replica that does not answer /metrics flushes within a second
+    assert count() == 2 * n  # a model name no other test uses: exactly these requests
 
 
 def test_handle_client_from_another_driver(ray_cluster: Any, app: Any) -> None:

@@ -139,6 +139,8 @@ def test_params_pass_through(client: openai.OpenAI, upstream: RecordingUpstream)
     body = upstream.requests[-1]["body"]
     assert body["tools"] == tools and body["seed"] == 3 and body["stop"] == ["x"] and body["top_k"] == 5
     assert body["response_format"] == {"type": "json_object"} and body["user"] == "u1"
+    assert body["tool_choice"] == "auto" and body["n"] == 1 and body["logprobs"] is True
+    assert body["temperature"] == 0.2
     assert upstream.requests[-1]["headers"]["Authorization"] == "Bearer sk-test-secret"
 
 

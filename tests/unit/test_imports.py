@@ -8,7 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("serve_app", "deployments")
 # the spine modules a stage may import: leaves that import nothing else of the project
-LEAVES = {"serve_app.errors", "serve_app.protocol", "serve_app.lifecycle", "serve_app.metrics"}
+LEAVES = {"serve_app.errors", "serve_app.protocol", "serve_app.lifecycle", "serve_app.metrics",
+          "serve_app.secret_url"}
 # the storage package (the database, for deployments/records) imports nothing of the project outside itself
 STORAGE = {"serve_app.storage", "serve_app.storage.config", "serve_app.storage.schema",
            "serve_app.storage.store"}
@@ -63,7 +64,7 @@ def test_stages_import_only_the_spines_leaf_modules() -> None:
 
 def test_leaf_modules_import_nothing_of_the_project() -> None:
     known = _modules()
-    for leaf in ("serve_app.errors", "serve_app.lifecycle"):
+    for leaf in ("serve_app.errors", "serve_app.lifecycle", "serve_app.secret_url"):
         assert _imports(leaf, known[leaf], known, top_level_only=False) == set(), leaf
     assert _imports("serve_app.protocol", known["serve_app.protocol"], known, False) <= {"serve_app.errors"}
     for module in STORAGE:

@@ -3,42 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-REDIS_URL = "redis://127.0.0.1:6379/7"
+from tests.support import services
+from tests.support.services import REDIS_URL
 
-
-def redis_available() -> bool:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def delete_prefix(prefix: str) -> None:
-    """Delete only keys under our own test prefix (never FLUSHDB)."""
-    import redis
-
-    assert prefix.startswith("rgtest:"), prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=prefix + "*", count=500))
-    if keys:
-        client.delete(*keys)
+__all__ = ["REDIS_URL"]  # imported by the cache unit tests
 
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    if not redis_available():
-        pytest.skip("redis is not running on 127.0.0.1:6379")
-    prefix = f"rgtest:cache:{uuid.uuid4().hex[:10]}:"
-    yield prefix
-    delete_prefix(prefix)
+    with services.redis_prefix() as prefix:
+        yield prefix
 
 
 @pytest.fixture(scope="session")

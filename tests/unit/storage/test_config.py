@@ -30,7 +30,7 @@ def test_postgres_schemes(url: str) -> None:
 
 @pytest.mark.parametrize("url, reason", [
     ("mysql://u:p@h/x", "unsupported URL scheme 'mysql'"),
-    ("raygate.db", "unsupported URL scheme"),
+    ("raygate.db", "the URL has no scheme"),
     ("sqlite:///:memory:", "needs a file path"),
     ("postgresql://u@h:5432", "needs a database name"),
 ])
