@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -132,7 +133,10 @@ async def test_upgrade_from_schema_version_1(db_url: str) -> None:
     try:
         await engine_store.start()
         assert engine_store.version == 1
-        await engine_store.write_records([record(1)])
+        async with engine_store.engine.begin() as conn:  # a row as version 1's table holds it
+            value = "CAST(:rec AS JSONB)" if conn.dialect.name == "postgresql" else ":rec"
+            await conn.execute(sa.text(f"INSERT INTO request_log (request_id, record) VALUES (:id, {value})"),
+                               {"id": "req-1", "rec": orjson.dumps(record(1)).decode()})
     finally:
         schema.MIGRATIONS[:], schema.LATEST = saved
         await engine_store.close()
