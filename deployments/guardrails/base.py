@@ -12,6 +12,8 @@ gives block, warn, log and mask alike, and lets a stream mask what it has not se
 
 from __future__ import annotations
 
+import abc
+
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
 
@@ -49,15 +51,16 @@ class Finding:
         return asdict(self)
 
 
-class Check:
+class Check(abc.ABC):
     type: ClassVar[str]
 
     def __init__(self, cfg: CheckConfig) -> None:
         self.cfg = cfg
         self.action = cfg.action
 
+    @abc.abstractmethod
     def evaluate(self, subject: Subject) -> Finding:
-        raise NotImplementedError
+        """The verdict on the subject's texts."""
 
     def load(self) -> None:
         """Load the check's model (once per process); rule checks have none."""
@@ -66,8 +69,9 @@ class Check:
 class SpanCheck(Check):
     """A check that finds spans of text; mask replaces them, other actions report them."""
 
+    @abc.abstractmethod
     def spans(self, text: str) -> list[Span]:
-        raise NotImplementedError
+        """The spans of `text` this check finds."""
 
     def replacement(self, label: str, found: str, subject: Subject) -> str:
         return f"[{label.upper()}]"
