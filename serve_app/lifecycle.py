@@ -18,6 +18,7 @@ spine composes them without a cycle.
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -250,6 +251,14 @@ async def aclose(chunks: Any) -> None:
         await close()
 
 
+def start_background(loop_fn: Callable[[], Awaitable[None]]) -> asyncio.Task[None] | None:
+    """A sink's flush loop as a task on the running loop; None outside one (its `flush` still works)."""
+    try:
+        return asyncio.get_running_loop().create_task(loop_fn())
+    except RuntimeError:
+        return None
+
+
 def submit_all(sinks: list[Any], record: RequestRecord) -> None:
     for sink in sinks:
         try:
@@ -259,4 +268,4 @@ def submit_all(sinks: list[Any], record: RequestRecord) -> None:
 
 
 __all__ = ["CACHE_STATUS", "Answer", "Chain", "Exchange", "Reply", "RequestRecord", "Sink", "Stage",
-           "StreamReply", "aclose", "submit_all", "usage_counts"]
+           "StreamReply", "aclose", "start_background", "submit_all", "usage_counts"]

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from serve_app.lifecycle import start_background
 from serve_app.storage import Storage, StorageConfig
 
 from .spool import Spool
@@ -94,10 +95,7 @@ class StorageSink:
     def start(self) -> None:
         """Start the flush loop on the running loop (no-op without one; `flush` still works)."""
         if self._task is None:
-            try:
-                self._task = asyncio.get_running_loop().create_task(self._run())
-            except RuntimeError:
-                pass
+            self._task = start_background(self._run)
 
     async def _run(self) -> None:
         backoff = self.flush_interval_s

@@ -13,6 +13,8 @@ import asyncio
 import logging
 from typing import Any
 
+from serve_app.lifecycle import start_background
+
 from .ledger import Entry
 
 log = logging.getLogger("raygate.spend")
@@ -47,10 +49,7 @@ class SpendSink:
 
     def start(self) -> None:
         if self._task is None:
-            try:
-                self._task = asyncio.get_running_loop().create_task(self._run())
-            except RuntimeError:
-                pass
+            self._task = start_background(self._run)
 
     async def _run(self) -> None:
         while True:
