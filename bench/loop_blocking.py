@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from micro_pipeline import BODY, MemoryUpstream, attach_storage  # noqa: E402
+from micro_pipeline import BODY, MemoryUpstream, attach_storage, chat_caller  # noqa: E402
 
 from serve_app.config import parse_config  # noqa: E402
 from serve_app.http import HttpApp  # noqa: E402
@@ -52,29 +52,7 @@ def build() -> tuple[Any, Any, Any]:
     gateway.providers["up"].transport = MemoryUpstream()
     attach_storage(gateway)
     app = HttpApp(gateway, cfg)
-    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "root_path": "",
-             "headers": [(b"host", b"127.0.0.1:8000"), (b"authorization", b"Bearer x"),
-                         (b"content-type", b"application/json"),
-                         (b"content-length", str(len(BODY)).encode())]}
-
-    async def one() -> None:
-        done = []
-
-        async def receive():  # noqa: ANN202
-            if not done:
-                done.append(1)
-                return {"type": "http.request", "body": BODY, "more_body": False}
-            await asyncio.sleep(3600)
-
-        async def send(message):  # noqa: ANN001, ANN202
-            if message["type"] == "http.response.start":
-                assert message["status"] == 200, message
-
-        await app(dict(scope), receive, send)
-        # the in-memory upstream never suspends: give the loop a turn, as a server's loop gets between
-        # requests, so cancelled disconnect watchers finish and the sink's flush loop runs
-        await asyncio.sleep(0)
-
+    one = chat_caller(app, BODY)
     return gateway, app, one
 
 
